@@ -1,0 +1,76 @@
+"""Settings read from the environment (prefix ``ORCH_``) or a ``.env`` file.
+
+With no ``ORCH_BROKER_URL`` the orchestrator runs embedded: an in-memory broker,
+in-process workers, an in-process Redis-compatible context store and SQLite history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting the orchestrator reads; `.env.example` documents each one."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ORCH_", env_file=".env", extra="ignore", frozen=True
+    )
+
+    broker_url: str | None = Field(
+        default=None, description="Celery broker URL; unset means the embedded mode."
+    )
+    result_backend: str | None = Field(
+        default=None,
+        description="Celery result backend; must support chords (redis:// or cache+memory://).",
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis for live context; unset means in-process store."
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL for history; unset means SQLite in data_dir."
+    )
+    data_dir: Path = Field(
+        default=Path(".orchestrator"), description="Where the embedded mode keeps its files."
+    )
+    backup_dir: Path | None = Field(
+        default=None, description="Where backup_state writes; default data_dir/backups."
+    )
+    key_prefix: str = Field(default="orch", description="Prefix of every Redis key.")
+    context_ttl_s: int = Field(default=7 * 24 * 3600, gt=0, description="TTL of live context.")
+    default_user: str = Field(default="demo", description="User when none is given.")
+    permissions_file: Path | None = Field(
+        default=None, description="Roles and users; default config/permissions.yaml."
+    )
+    workflows_dir: Path | None = Field(
+        default=None, description="Workflow templates; default config/workflows."
+    )
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="Import paths 'module:function' called with the task registry at start.",
+    )
+    visibility_timeout_s: int = Field(
+        default=3600, gt=0, description="Redis broker visibility timeout (> longest time limit)."
+    )
+    worker_concurrency: int = Field(default=2, gt=0, description="Processes/threads per pool.")
+    time_limit_grace_s: int = Field(
+        default=30, ge=1, description="Hard time limit = task timeout + this grace."
+    )
+    flower_port: int = Field(default=5555, description="Port Flower listens on.")
+
+    @property
+    def embedded(self) -> bool:
+        """True when no broker is configured: everything runs in this process."""
+        return self.broker_url is None
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'history.db').resolve()}"
+
+    @property
+    def resolved_backup_dir(self) -> Path:
+        return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"

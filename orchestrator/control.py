@@ -1,0 +1,204 @@
+"""The Orchestrator facade: plan, submit, status, wait, watch, cancel, history."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from types import TracebackType
+
+from celery import Celery
+
+from config.settings import Settings
+from orchestrator.app import create_app
+from orchestrator.canvas import compile_chain
+from orchestrator.context import EventType, RunEvent, RunMeta, utcnow
+from orchestrator.dag import Graph, validate_chain
+from orchestrator.history import AuditAction, AuditEntry, RunRecord
+from orchestrator.local import EmbeddedWorkers
+from orchestrator.models import (
+    ExecutionResult,
+    ExecutionStatus,
+    RunState,
+    TaskChain,
+    TaskState,
+    TaskStatus,
+    UserGoal,
+)
+from orchestrator.planner import TaskPlanner, TemplatePlanner
+from orchestrator.runtime import Runtime
+from tasks.base import runtime_of
+from tasks.registry import TaskRegistry
+
+# Blocking reads on the event stream wake up at least this often to check the deadline.
+_EVENT_BLOCK_MS = 1_000
+
+
+class RunNotFound(KeyError):
+    """No such run for this user (other users' runs are indistinguishable from missing)."""
+
+
+def new_run_id() -> str:
+    return f"run_{uuid.uuid4().hex[:16]}"
+
+
+class Orchestrator:
+    """Plan goals, run them on the module worker pools, and watch and steer the runs."""
+
+    def __init__(self, app: Celery, planner: TaskPlanner | None = None) -> None:
+        self.app = app
+        self.runtime: Runtime = runtime_of(app)
+        self.planner: TaskPlanner = planner or TemplatePlanner(
+            self.runtime.registry, self.runtime.settings.workflows_dir)
+        self._workers: EmbeddedWorkers | None = None
+        if self.runtime.settings.embedded:
+            self._workers = EmbeddedWorkers(app, concurrency=self.runtime.settings.worker_concurrency)
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None,
+                      registry: TaskRegistry | None = None) -> Orchestrator:
+        """An orchestrator configured from ``ORCH_*`` settings (embedded when no broker)."""
+        return cls(create_app(settings, registry))
+
+    # --- planning ------------------------------------------------------------------
+
+    def plan(self, goal: UserGoal) -> TaskChain:
+        """The validated TaskChain for ``goal`` (raises if no workflow matches)."""
+        chain = self.planner.create_task_chain(goal)
+        validate_chain(chain, self.runtime.registry)
+        return chain
+
+    def validate(self, chain: TaskChain) -> Graph:
+        """Check a chain is runnable; raises ChainValidationError naming each problem."""
+        return validate_chain(chain, self.runtime.registry)
+
+    # --- running -------------------------------------------------------------------
+
+    def submit(self, goal_or_chain: UserGoal | TaskChain, *, user: str | None = None) -> str:
+        """Validate, record and enqueue a run; returns its run id.
+
+        Nothing reaches the broker unless the chain is valid.
+        """
+        user_id = user or self.runtime.settings.default_user
+        chain = goal_or_chain if isinstance(goal_or_chain, TaskChain) else self.plan(goal_or_chain)
+        graph = self.validate(chain)
+        run_id = new_run_id()
+        compiled = compile_chain(self.app, chain, graph, self.runtime.registry, run_id=run_id,
+                                 user_id=user_id,
+                                 time_limit_grace_s=self.runtime.settings.time_limit_grace_s)
+        submitted_at = utcnow()
+        self.runtime.history.record_submission(run_id=run_id, user_id=user_id, goal=chain.goal,
+                                               chain=chain, submitted_at=submitted_at)
+        self.runtime.context.create_run(RunMeta(run_id=run_id, user_id=user_id, chain_id=chain.id,
+                                                goal=chain.goal.description,
+                                                submitted_at=submitted_at), chain)
+        if self._workers is not None:
+            self._workers.start()
+        compiled.signature.apply_async()
+        return run_id
+
+    def _meta(self, run_id: str, user_id: str) -> RunMeta:
+        meta = self.runtime.context.run_meta(user_id, run_id)
+        if meta is None:
+            raise RunNotFound(run_id)
+        return meta
+
+    def status(self, run_id: str, *, user: str | None = None) -> ExecutionStatus:
+        """Where the run is now, task by task (from live context, else from history)."""
+        user_id = user or self.runtime.settings.default_user
+        meta = self.runtime.context.run_meta(user_id, run_id)
+        if meta is None:
+            return self._status_from_history(run_id, user_id)
+        chain = self.runtime.context.chain(user_id, run_id)
+        states = self.runtime.context.task_states(user_id, run_id)
+        return ExecutionStatus(
+            run_id=run_id, chain_id=meta.chain_id, user_id=user_id, goal=meta.goal,
+            state=meta.state, tasks=[states[t.id] for t in chain.tasks if t.id in states],
+            submitted_at=meta.submitted_at, finished_at=meta.finished_at,
+            cancel_requested=meta.cancel_requested,
+        )
+
+    def _status_from_history(self, run_id: str, user_id: str) -> ExecutionStatus:
+        record = self.runtime.history.get_run(run_id)
+        if record is None or record.user_id != user_id:
+            raise RunNotFound(run_id)
+        latest: dict[str, TaskStatus] = {}
+        for attempt in self.runtime.history.attempts(run_id):
+            latest[attempt.task_id] = TaskStatus(
+                task_id=attempt.task_id, type=attempt.task_type,
+                module=record.chain.task(attempt.task_id).module.value,
+                state=TaskState(attempt.state), queue=attempt.queue, worker=attempt.worker,
+                attempt=attempt.attempt, started_at=attempt.started_at,
+                finished_at=attempt.finished_at, duration_ms=attempt.duration_ms,
+                error=attempt.error, reason=attempt.reason,
+            )
+        tasks = [latest.get(t.id) or TaskStatus(task_id=t.id, type=str(t.type),
+                                                module=t.module.value)
+                 for t in record.chain.tasks]
+        return ExecutionStatus(
+            run_id=run_id, chain_id=record.chain_id, user_id=user_id,
+            goal=record.goal_description, state=RunState(record.state), tasks=tasks,
+            submitted_at=record.submitted_at, finished_at=record.finished_at,
+        )
+
+    def watch(self, run_id: str, *, user: str | None = None,
+              timeout_s: float | None = None) -> Iterator[RunEvent]:
+        """The run's events as they happen, from the first, until it finishes."""
+        user_id = user or self.runtime.settings.default_user
+        self._meta(run_id, user_id)
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        last_id = "0"
+        while True:
+            block_ms = _EVENT_BLOCK_MS
+            if deadline is not None:
+                remaining_ms = int((deadline - time.monotonic()) * 1000)
+                if remaining_ms <= 0:
+                    raise TimeoutError(f"run {run_id} did not finish within {timeout_s} s")
+                block_ms = max(1, min(block_ms, remaining_ms))
+            for event in self.runtime.context.read_events(user_id, run_id, last_id, block_ms):
+                last_id = event.id
+                yield event
+                if event.type is EventType.RUN_FINISHED:
+                    return
+
+    def wait(self, run_id: str, timeout_s: float | None = None, *,
+             user: str | None = None) -> ExecutionResult:
+        """Block until the run finishes (reading its event stream); its ExecutionResult."""
+        user_id = user or self.runtime.settings.default_user
+        for _event in self.watch(run_id, user=user_id, timeout_s=timeout_s):
+            pass
+        result = self.runtime.context.result(user_id, run_id)
+        if result is None:
+            raise RunNotFound(run_id)
+        return result
+
+    def cancel(self, run_id: str, *, user: str | None = None) -> bool:
+        """Stop the run: tasks not yet started never start. False if already finished."""
+        user_id = user or self.runtime.settings.default_user
+        meta = self._meta(run_id, user_id)
+        if meta.state.is_final:
+            return False
+        self.runtime.context.request_cancel(user_id, run_id)
+        self.runtime.history.record_audit([AuditEntry(
+            user_id=user_id, action=AuditAction.CANCEL_REQUESTED, run_id=run_id, task_id=None,
+            detail={}, at=utcnow())])
+        return True
+
+    def history(self, *, user: str | None = None, limit: int = 20) -> list[RunRecord]:
+        """The user's most recent runs, newest first."""
+        user_id = user or self.runtime.settings.default_user
+        return self.runtime.history.list_runs(user_id=user_id, limit=limit)
+
+    # --- lifecycle -----------------------------------------------------------------
+
+    def close(self) -> None:
+        if self._workers is not None:
+            self._workers.stop()
+        self.runtime.close()
+
+    def __enter__(self) -> Orchestrator:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()

@@ -1,0 +1,145 @@
+"""Validation of a TaskChain before anything is enqueued.
+
+Every problem names the offending task(s); all problems are collected, not just the
+first, so a backend can fix a request in one round trip.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Protocol
+
+from pydantic import BaseModel, ValidationError
+
+from orchestrator.dag.graph import Graph, find_cycle
+from orchestrator.models import Module, TaskChain, output_refs
+
+
+class TaskTypeSpec(Protocol):
+    """What validation needs to know of a task type."""
+
+    @property
+    def module(self) -> Module: ...
+
+    @property
+    def params_model(self) -> type[BaseModel]: ...
+
+
+class TaskCatalog(Protocol):
+    """The registered task types (the task registry implements this)."""
+
+    def spec_for(self, task_type: str) -> TaskTypeSpec | None: ...
+
+    def known_types(self) -> list[str]: ...
+
+
+@dataclass(frozen=True)
+class Problem:
+    task_ids: tuple[str, ...]
+    message: str
+
+    def __str__(self) -> str:
+        where = ", ".join(self.task_ids) if self.task_ids else "chain"
+        return f"[{where}] {self.message}"
+
+
+class ChainValidationError(ValueError):
+    """The chain is not runnable; ``problems`` says why, task by task."""
+
+    def __init__(self, chain_id: str, problems: list[Problem]) -> None:
+        self.chain_id = chain_id
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"chain {chain_id} is invalid ({len(problems)} problem(s)):\n{lines}")
+
+
+def _format_validation_error(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        loc = ".".join(str(x) for x in err["loc"]) or "(parameters)"
+        parts.append(f"{loc}: {err['msg']}")
+    return "; ".join(parts)
+
+
+def _structure_problems(chain: TaskChain) -> list[Problem]:
+    problems: list[Problem] = []
+    counts = Counter(t.id for t in chain.tasks)
+    for task_id, n in counts.items():
+        if n > 1:
+            problems.append(Problem((task_id,), f"task id used {n} times; ids must be unique"))
+    ids = set(counts)
+    seen_edges: set[tuple[str, str]] = set()
+    for dep in chain.dependencies:
+        ends = (dep.from_task, dep.to_task)
+        missing = [e for e in ends if e not in ids]
+        if missing:
+            problems.append(
+                Problem(ends, f"dependency {dep.from_task} -> {dep.to_task} names unknown "
+                              f"task(s): {', '.join(missing)}")
+            )
+        elif dep.from_task == dep.to_task:
+            problems.append(Problem((dep.from_task,), "a task cannot depend on itself"))
+        elif ends in seen_edges:
+            problems.append(Problem(ends, f"dependency {dep.from_task} -> {dep.to_task} repeated"))
+        seen_edges.add(ends)
+    return problems
+
+
+def _task_problems(chain: TaskChain, catalog: TaskCatalog, graph: Graph | None) -> list[Problem]:
+    problems: list[Problem] = []
+    ids = {t.id for t in chain.tasks}
+    for task in chain.tasks:
+        spec = catalog.spec_for(str(task.type))
+        if spec is None:
+            problems.append(Problem((task.id,), f"unknown task type {task.type!r}; known: "
+                                                f"{', '.join(sorted(catalog.known_types()))}"))
+            continue
+        if spec.module is not task.module:
+            problems.append(Problem(
+                (task.id,),
+                f"task type {task.type} belongs to module {spec.module.value}, "
+                f"not {task.module.value}",
+            ))
+        try:
+            params = spec.params_model.model_validate(task.parameters)
+        except ValidationError as exc:
+            problems.append(Problem((task.id,), f"invalid parameters for {task.type}: "
+                                                f"{_format_validation_error(exc)}"))
+            continue
+        upstream = graph.ancestors(task.id) if graph is not None else set()
+        for ref in output_refs(params):
+            if ref.task_id not in ids:
+                problems.append(Problem((task.id,), f"parameter references {ref!r} but there is "
+                                                    f"no task {ref.task_id!r}"))
+            elif graph is not None and ref.task_id not in upstream:
+                problems.append(Problem(
+                    (task.id, ref.task_id),
+                    f"parameter references {ref!r} but {ref.task_id} is not upstream of {task.id}"
+                    f" (add a dependency {ref.task_id} -> {task.id})",
+                ))
+        for cond in (*task.preconditions, *task.postconditions):
+            if cond.task_id is not None and cond.task_id not in ids:
+                problems.append(Problem((task.id,), f"condition names unknown task "
+                                                    f"{cond.task_id!r}"))
+    return problems
+
+
+def validate_chain(chain: TaskChain, catalog: TaskCatalog) -> Graph:
+    """Check that ``chain`` can run; return its graph or raise :class:`ChainValidationError`."""
+    problems = _structure_problems(chain)
+    graph: Graph | None = None
+    if not problems:
+        nodes = [t.id for t in chain.tasks]
+        edges = [(d.from_task, d.to_task) for d in chain.dependencies]
+        cycle = find_cycle(nodes, edges)
+        if cycle is not None:
+            problems.append(Problem(tuple(dict.fromkeys(cycle)),
+                                    f"dependency cycle: {' -> '.join(cycle)}"))
+        else:
+            graph = Graph.build(nodes, edges)
+    problems.extend(_task_problems(chain, catalog, graph))
+    if problems:
+        raise ChainValidationError(chain.id, problems)
+    assert graph is not None
+    return graph

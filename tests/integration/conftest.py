@@ -1,0 +1,60 @@
+"""An orchestrator on the real Redis broker and Postgres, with one worker process per queue."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from config.settings import Settings
+from orchestrator import Orchestrator
+from orchestrator.history import upgrade
+from tasks.builtin import default_registry
+from tests.support.plugin import register
+from tests.support.workers import worker_processes
+
+
+@pytest.fixture(scope="session")
+def migrated_pg_url(pg_url: str) -> str:
+    upgrade(pg_url)
+    return pg_url
+
+
+@pytest.fixture(scope="session")
+def distributed_env(migrated_pg_url: str, redis_url: str,
+                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """ORCH_* variables pointing at the test Redis database and Postgres database."""
+    return {
+        "ORCH_BROKER_URL": redis_url,
+        "ORCH_RESULT_BACKEND": redis_url,
+        "ORCH_REDIS_URL": redis_url,
+        "ORCH_DATABASE_URL": migrated_pg_url,
+        "ORCH_DATA_DIR": str(tmp_path_factory.mktemp("orch")),
+        "ORCH_KEY_PREFIX": "orchtest",
+    }
+
+
+@pytest.fixture(scope="session")
+def distributed_settings(distributed_env: dict[str, str]) -> Settings:
+    return Settings(
+        broker_url=distributed_env["ORCH_BROKER_URL"],
+        result_backend=distributed_env["ORCH_RESULT_BACKEND"],
+        redis_url=distributed_env["ORCH_REDIS_URL"],
+        database_url=distributed_env["ORCH_DATABASE_URL"],
+        data_dir=Path(distributed_env["ORCH_DATA_DIR"]),
+        key_prefix=distributed_env["ORCH_KEY_PREFIX"],
+    )
+
+
+@pytest.fixture(scope="session")
+def orch(distributed_settings: Settings, distributed_env: dict[str, str],
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+    """An Orchestrator plus one prefork ``celery worker`` process per module queue."""
+    registry = default_registry()
+    register(registry)
+    orchestrator = Orchestrator.from_settings(distributed_settings, registry)
+    with worker_processes(orchestrator.app, distributed_env,
+                          log_dir=tmp_path_factory.mktemp("worker-logs")):
+        yield orchestrator
+    orchestrator.close()

@@ -1,0 +1,61 @@
+"""Task types the tests (and the benchmark) register through the public extension API.
+
+Load with ``ORCH_PLUGINS='["tests.support.plugin:register"]'`` or call ``register(registry)``.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from pydantic import Field
+
+from orchestrator.models import Module
+from orchestrator.models.base import StrictModel
+from tasks.context import HandlerContext
+from tasks.errors import TaskError
+from tasks.registry import Inputs, TaskRegistry
+
+#: Task type per module: each runs on its module's queue.
+STEP_TYPES: dict[Module, str] = {
+    Module.WORKSPACE: "test_workspace_step",
+    Module.PORTFOLIO: "test_portfolio_step",
+    Module.AI_ASSISTANT: "test_assistant_step",
+    Module.SYSTEM: "test_system_step",
+}
+
+
+class StepParams(StrictModel):
+    value: str = "x"
+    sleep_ms: int = Field(default=0, ge=0, le=60_000)
+    fail: bool = False
+
+
+class StepOutput(StrictModel):
+    value: str
+    task_id: str
+    inputs: dict[str, Any]
+    started_at: datetime
+    finished_at: datetime
+
+
+class InjectedFailure(TaskError):
+    """A failure the test asked for."""
+
+
+def step(params: StepParams, inputs: Inputs, ctx: HandlerContext) -> StepOutput:
+    started = datetime.now(UTC)
+    if params.sleep_ms:
+        time.sleep(params.sleep_ms / 1000)
+    if params.fail:
+        raise InjectedFailure(f"injected failure in {ctx.task_id}")
+    return StepOutput(value=params.value, task_id=ctx.task_id, inputs=inputs,
+                      started_at=started, finished_at=datetime.now(UTC))
+
+
+def register(registry: TaskRegistry) -> None:
+    for module, task_type in STEP_TYPES.items():
+        if task_type not in registry:
+            registry.register(task_type, module=module, params=StepParams, handler=step,
+                              expected_duration_ms=10)
