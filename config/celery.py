@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kombu import Exchange, Queue
+from kombu.entity import Exchange, Queue
 
 from config.settings import Settings
 
@@ -26,7 +26,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
     if embedded:
         # The memory transport polls; the default 1 s would add a second per hop.
         transport_options["polling_interval"] = 0.01
-    exchange = Exchange("orchestrator", type="direct")
+    exchange = Exchange("orchestrator", type="direct")  # type: ignore[no-untyped-call]
     return {
         "broker_url": broker_url,
         "result_backend": result_backend,
@@ -43,7 +43,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_track_started": True,
-        "task_queues": [Queue(q, exchange, routing_key=q) for q in MODULE_QUEUES],
+        "task_queues": [
+            Queue(q, exchange, routing_key=q)  # type: ignore[no-untyped-call]
+            for q in MODULE_QUEUES
+        ],
         "task_default_queue": DEFAULT_QUEUE,
         "task_default_exchange": "orchestrator",
         "task_default_routing_key": DEFAULT_QUEUE,

@@ -1,10 +1,10 @@
 """AI task orchestration on Celery: goals -> typed task DAGs -> per-module worker pools.
 
-    from orchestrator import Orchestrator, UserGoal
+from orchestrator import Orchestrator, UserGoal
 
-    with Orchestrator.from_settings() as orch:
-        run_id = orch.submit(UserGoal(description="Check system health and back up my state"))
-        result = orch.wait(run_id, timeout_s=60)
+with Orchestrator.from_settings() as orch:
+    run_id = orch.submit(UserGoal(description="Check system health and back up my state"))
+    result = orch.wait(run_id, timeout_s=60)
 """
 
 from orchestrator.control import Orchestrator, RunNotFound
@@ -22,20 +22,20 @@ from orchestrator.models import (
 from tasks.registry import TaskRegistry
 
 __all__ = [
-    # The facade
-    "Orchestrator",
-    "RunNotFound",
     # Goals and plans
     "AITask",
     "ChainValidationError",
-    "Module",
-    "TaskChain",
-    "TaskDependency",
-    "TaskType",
-    "UserGoal",
     # Results
     "ExecutionResult",
     "ExecutionStatus",
+    "Module",
+    # The facade
+    "Orchestrator",
+    "RunNotFound",
+    "TaskChain",
+    "TaskDependency",
     # Extension
     "TaskRegistry",
+    "TaskType",
+    "UserGoal",
 ]

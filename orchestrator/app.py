@@ -10,18 +10,24 @@ from orchestrator.history import HistoryStore, upgrade
 from orchestrator.permissions import Permissions
 from orchestrator.runtime import Runtime, build_context_store
 from tasks.base import bind_registry
-from tasks.builtin import default_registry
 from tasks.registry import TaskRegistry
 
 
-def create_app(settings: Settings | None = None, registry: TaskRegistry | None = None,
-               *, migrate_sqlite: bool = True) -> Celery:
+def create_app(
+    settings: Settings | None = None,
+    registry: TaskRegistry | None = None,
+    *,
+    migrate_sqlite: bool = True,
+) -> Celery:
     """A configured Celery app whose ``runtime`` attribute holds the orchestrator's services.
 
     Plug-ins named in ``settings.plugins`` are loaded into the registry first. In the
     embedded default the SQLite history is migrated on the spot (there is no operator
     to run ``orchestrator db upgrade``).
     """
+    # Imported here: the built-in handlers import the models, whose package imports this.
+    from tasks.builtin import default_registry
+
     settings = settings or Settings()
     registry = registry or default_registry()
     registry.load_plugins(settings.plugins)
@@ -39,6 +45,6 @@ def create_app(settings: Settings | None = None, registry: TaskRegistry | None =
         permissions=Permissions.load(settings.permissions_file),
         celery=app,
     )
-    app.runtime = runtime  # type: ignore[attr-defined]
+    app.runtime = runtime
     bind_registry(app, registry)
     return app

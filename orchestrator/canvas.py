@@ -17,7 +17,7 @@ from itertools import count
 from celery import Celery, chain, chord
 from celery.canvas import Signature
 
-from orchestrator.dag import Graph, Leaf, Parallel, Series, SPNode, decompose
+from orchestrator.dag import Graph, Leaf, Parallel, SPNode, decompose
 from orchestrator.dag.series_parallel import Decomposition
 from orchestrator.models import TaskChain
 from tasks.base import FINALIZE_TASK, JOIN_TASK
@@ -68,16 +68,16 @@ class _Compiler:
     def join(self) -> Signature:
         celery_id = celery_task_id(self.run_id, f"__join_{next(self._joins)}")
         self.celery_ids.append(celery_id)
-        return self.app.signature(JOIN_TASK, args=(self.run_id,), immutable=True,
-                                  task_id=celery_id)
+        return self.app.signature(JOIN_TASK, args=(self.run_id,), immutable=True, task_id=celery_id)
 
     def finalize(self) -> Signature:
         celery_id = celery_task_id(self.run_id, FINALIZE_ID)
         self.celery_ids.append(celery_id)
-        return self.app.signature(FINALIZE_TASK, args=(self.run_id, self.user_id),
-                                  immutable=True, task_id=celery_id)
+        return self.app.signature(
+            FINALIZE_TASK, args=(self.run_id, self.user_id), immutable=True, task_id=celery_id
+        )
 
-    def steps(self, node: SPNode) -> list[SPNode | Signature]:
+    def steps(self, node: SPNode) -> list[Parallel | Signature]:
         """Flatten a node into the steps of a chain (parallel parts still unlinked)."""
         if isinstance(node, Leaf):
             return [self.leaf(node.task_id)]
@@ -85,7 +85,7 @@ class _Compiler:
             return [node]
         return [step for part in node.parts for step in self.steps(part)]
 
-    def link(self, steps: list[SPNode | Signature]) -> list[Signature]:
+    def link(self, steps: list[Parallel | Signature]) -> list[Signature]:
         """Turn each parallel step into a chord whose body is the following step."""
         linked: list[Signature] = []
         i = 0
@@ -95,7 +95,6 @@ class _Compiler:
                 linked.append(step)
                 i += 1
                 continue
-            assert isinstance(step, Parallel)
             header = [self.branch(b) for b in step.branches]
             following = steps[i + 1] if i + 1 < len(steps) else None
             if isinstance(following, Signature):
@@ -106,18 +105,28 @@ class _Compiler:
         return linked
 
     def branch(self, node: SPNode) -> Signature:
-        assert not isinstance(node, Parallel)  # parallels are flattened by decomposition
+        # Decomposition never nests a Parallel directly in a Parallel, so no header member
+        # is a group (a group inside a chord header comes back reversed in Celery 5.7).
         linked = self.link(self.steps(node))
         return linked[0] if len(linked) == 1 else chain(*linked)
 
 
-def compile_chain(app: Celery, task_chain: TaskChain, graph: Graph, registry: TaskRegistry, *,
-                  run_id: str, user_id: str, time_limit_grace_s: int = 30) -> CompiledRun:
+def compile_chain(
+    app: Celery,
+    task_chain: TaskChain,
+    graph: Graph,
+    registry: TaskRegistry,
+    *,
+    run_id: str,
+    user_id: str,
+    time_limit_grace_s: int = 30,
+) -> CompiledRun:
     """The canvas running ``task_chain`` as run ``run_id``, ending in the finalize step."""
     decomposition = decompose(graph)
     compiler = _Compiler(app, task_chain, registry, run_id, user_id, time_limit_grace_s)
     steps = [*compiler.steps(decomposition.root), compiler.finalize()]
     linked = compiler.link(steps)
     signature = linked[0] if len(linked) == 1 else chain(*linked)
-    return CompiledRun(signature=signature, decomposition=decomposition,
-                       celery_ids=compiler.celery_ids)
+    return CompiledRun(
+        signature=signature, decomposition=decomposition, celery_ids=compiler.celery_ids
+    )

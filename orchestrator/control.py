@@ -49,14 +49,18 @@ class Orchestrator:
         self.app = app
         self.runtime: Runtime = runtime_of(app)
         self.planner: TaskPlanner = planner or TemplatePlanner(
-            self.runtime.registry, self.runtime.settings.workflows_dir)
+            self.runtime.registry, self.runtime.settings.workflows_dir
+        )
         self._workers: EmbeddedWorkers | None = None
         if self.runtime.settings.embedded:
-            self._workers = EmbeddedWorkers(app, concurrency=self.runtime.settings.worker_concurrency)
+            self._workers = EmbeddedWorkers(
+                app, concurrency=self.runtime.settings.worker_concurrency
+            )
 
     @classmethod
-    def from_settings(cls, settings: Settings | None = None,
-                      registry: TaskRegistry | None = None) -> Orchestrator:
+    def from_settings(
+        cls, settings: Settings | None = None, registry: TaskRegistry | None = None
+    ) -> Orchestrator:
         """An orchestrator configured from ``ORCH_*`` settings (embedded when no broker)."""
         return cls(create_app(settings, registry))
 
@@ -83,15 +87,29 @@ class Orchestrator:
         chain = goal_or_chain if isinstance(goal_or_chain, TaskChain) else self.plan(goal_or_chain)
         graph = self.validate(chain)
         run_id = new_run_id()
-        compiled = compile_chain(self.app, chain, graph, self.runtime.registry, run_id=run_id,
-                                 user_id=user_id,
-                                 time_limit_grace_s=self.runtime.settings.time_limit_grace_s)
+        compiled = compile_chain(
+            self.app,
+            chain,
+            graph,
+            self.runtime.registry,
+            run_id=run_id,
+            user_id=user_id,
+            time_limit_grace_s=self.runtime.settings.time_limit_grace_s,
+        )
         submitted_at = utcnow()
-        self.runtime.history.record_submission(run_id=run_id, user_id=user_id, goal=chain.goal,
-                                               chain=chain, submitted_at=submitted_at)
-        self.runtime.context.create_run(RunMeta(run_id=run_id, user_id=user_id, chain_id=chain.id,
-                                                goal=chain.goal.description,
-                                                submitted_at=submitted_at), chain)
+        self.runtime.history.record_submission(
+            run_id=run_id, user_id=user_id, goal=chain.goal, chain=chain, submitted_at=submitted_at
+        )
+        self.runtime.context.create_run(
+            RunMeta(
+                run_id=run_id,
+                user_id=user_id,
+                chain_id=chain.id,
+                goal=chain.goal.description,
+                submitted_at=submitted_at,
+            ),
+            chain,
+        )
         if self._workers is not None:
             self._workers.start()
         compiled.signature.apply_async()
@@ -112,9 +130,14 @@ class Orchestrator:
         chain = self.runtime.context.chain(user_id, run_id)
         states = self.runtime.context.task_states(user_id, run_id)
         return ExecutionStatus(
-            run_id=run_id, chain_id=meta.chain_id, user_id=user_id, goal=meta.goal,
-            state=meta.state, tasks=[states[t.id] for t in chain.tasks if t.id in states],
-            submitted_at=meta.submitted_at, finished_at=meta.finished_at,
+            run_id=run_id,
+            chain_id=meta.chain_id,
+            user_id=user_id,
+            goal=meta.goal,
+            state=meta.state,
+            tasks=[states[t.id] for t in chain.tasks if t.id in states],
+            submitted_at=meta.submitted_at,
+            finished_at=meta.finished_at,
             cancel_requested=meta.cancel_requested,
         )
 
@@ -125,24 +148,37 @@ class Orchestrator:
         latest: dict[str, TaskStatus] = {}
         for attempt in self.runtime.history.attempts(run_id):
             latest[attempt.task_id] = TaskStatus(
-                task_id=attempt.task_id, type=attempt.task_type,
+                task_id=attempt.task_id,
+                type=attempt.task_type,
                 module=record.chain.task(attempt.task_id).module.value,
-                state=TaskState(attempt.state), queue=attempt.queue, worker=attempt.worker,
-                attempt=attempt.attempt, started_at=attempt.started_at,
-                finished_at=attempt.finished_at, duration_ms=attempt.duration_ms,
-                error=attempt.error, reason=attempt.reason,
+                state=TaskState(attempt.state),
+                queue=attempt.queue,
+                worker=attempt.worker,
+                attempt=attempt.attempt,
+                started_at=attempt.started_at,
+                finished_at=attempt.finished_at,
+                duration_ms=attempt.duration_ms,
+                error=attempt.error,
+                reason=attempt.reason,
             )
-        tasks = [latest.get(t.id) or TaskStatus(task_id=t.id, type=str(t.type),
-                                                module=t.module.value)
-                 for t in record.chain.tasks]
+        tasks = [
+            latest.get(t.id) or TaskStatus(task_id=t.id, type=str(t.type), module=t.module.value)
+            for t in record.chain.tasks
+        ]
         return ExecutionStatus(
-            run_id=run_id, chain_id=record.chain_id, user_id=user_id,
-            goal=record.goal_description, state=RunState(record.state), tasks=tasks,
-            submitted_at=record.submitted_at, finished_at=record.finished_at,
+            run_id=run_id,
+            chain_id=record.chain_id,
+            user_id=user_id,
+            goal=record.goal_description,
+            state=RunState(record.state),
+            tasks=tasks,
+            submitted_at=record.submitted_at,
+            finished_at=record.finished_at,
         )
 
-    def watch(self, run_id: str, *, user: str | None = None,
-              timeout_s: float | None = None) -> Iterator[RunEvent]:
+    def watch(
+        self, run_id: str, *, user: str | None = None, timeout_s: float | None = None
+    ) -> Iterator[RunEvent]:
         """The run's events as they happen, from the first, until it finishes."""
         user_id = user or self.runtime.settings.default_user
         self._meta(run_id, user_id)
@@ -161,8 +197,9 @@ class Orchestrator:
                 if event.type is EventType.RUN_FINISHED:
                     return
 
-    def wait(self, run_id: str, timeout_s: float | None = None, *,
-             user: str | None = None) -> ExecutionResult:
+    def wait(
+        self, run_id: str, timeout_s: float | None = None, *, user: str | None = None
+    ) -> ExecutionResult:
         """Block until the run finishes (reading its event stream); its ExecutionResult."""
         user_id = user or self.runtime.settings.default_user
         for _event in self.watch(run_id, user=user_id, timeout_s=timeout_s):
@@ -179,9 +216,18 @@ class Orchestrator:
         if meta.state.is_final:
             return False
         self.runtime.context.request_cancel(user_id, run_id)
-        self.runtime.history.record_audit([AuditEntry(
-            user_id=user_id, action=AuditAction.CANCEL_REQUESTED, run_id=run_id, task_id=None,
-            detail={}, at=utcnow())])
+        self.runtime.history.record_audit(
+            [
+                AuditEntry(
+                    user_id=user_id,
+                    action=AuditAction.CANCEL_REQUESTED,
+                    run_id=run_id,
+                    task_id=None,
+                    detail={},
+                    at=utcnow(),
+                )
+            ]
+        )
         return True
 
     def history(self, *, user: str | None = None, limit: int = 20) -> list[RunRecord]:
@@ -199,6 +245,10 @@ class Orchestrator:
     def __enter__(self) -> Orchestrator:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.close()

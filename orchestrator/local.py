@@ -22,8 +22,14 @@ log = logging.getLogger(__name__)
 class EmbeddedWorkers:
     """Start/stop in-process workers: one per queue, each consuming only its queue."""
 
-    def __init__(self, app: Celery, *, queues: Sequence[str] = MODULE_QUEUES,
-                 concurrency: int = 2, loglevel: str = "WARNING") -> None:
+    def __init__(
+        self,
+        app: Celery,
+        *,
+        queues: Sequence[str] = MODULE_QUEUES,
+        concurrency: int = 2,
+        loglevel: str = "WARNING",
+    ) -> None:
         self.app = app
         self.queues = tuple(queues)
         self.concurrency = concurrency
@@ -40,11 +46,18 @@ class EmbeddedWorkers:
         stack = contextlib.ExitStack()
         try:
             for queue in self.queues:
-                stack.enter_context(start_worker(
-                    self.app, pool="threads", concurrency=self.concurrency, queues=[queue],
-                    hostname=f"{queue}@embedded", perform_ping_check=False,
-                    loglevel=self.loglevel, shutdown_timeout=30.0,
-                ))
+                stack.enter_context(
+                    start_worker(
+                        self.app,
+                        pool="threads",
+                        concurrency=self.concurrency,
+                        queues=[queue],
+                        hostname=f"{queue}@embedded",
+                        perform_ping_check=False,
+                        loglevel=self.loglevel,
+                        shutdown_timeout=30.0,
+                    )
+                )
         except BaseException:
             stack.close()
             raise
@@ -59,6 +72,10 @@ class EmbeddedWorkers:
         self.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()

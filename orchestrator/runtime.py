@@ -35,8 +35,10 @@ class Runtime:
 
 def build_context_store(settings: Settings) -> ContextStore:
     if settings.redis_url:
-        return ContextStore.from_url(settings.redis_url, prefix=settings.key_prefix,
-                                     ttl_s=settings.context_ttl_s)
+        return ContextStore.from_url(
+            settings.redis_url, prefix=settings.key_prefix, ttl_s=settings.context_ttl_s
+        )
     # Embedded: an in-process Redis-compatible server shared by this process's workers.
-    return ContextStore.in_process(prefix=settings.key_prefix, ttl_s=settings.context_ttl_s,
-                                   server=fakeredis.FakeServer())
+    return ContextStore.in_process(
+        prefix=settings.key_prefix, ttl_s=settings.context_ttl_s, server=fakeredis.FakeServer()
+    )

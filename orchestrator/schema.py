@@ -18,7 +18,10 @@ def chain_schema(registry: TaskRegistry | None = None) -> dict[str, Any]:
     registry = registry or default_registry()
     schema = TaskChain.model_json_schema(by_alias=True)
     schema["x-task-parameters"] = {
-        spec.type: {"module": spec.module.value, "schema": spec.params_model.model_json_schema()}
+        spec.task_type: {
+            "module": spec.module.value,
+            "schema": spec.params_model.model_json_schema(),
+        }
         for spec in registry
     }
     return schema

@@ -13,14 +13,14 @@ from billiard.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from pydantic import ValidationError
 
 from orchestrator.models import ErrorType, TaskError
-from tasks.errors import TaskError as TypedTaskError
+from tasks.errors import HandlerError
 
 FALLBACK_ERROR_TYPE = ErrorType.RESOURCE_UNAVAILABLE
 
 
 def classify_exception(exc: BaseException) -> ErrorType:
     """The ErrorType of ``exc`` (see the module docstring for the fallback)."""
-    if isinstance(exc, TypedTaskError):
+    if isinstance(exc, HandlerError):
         return exc.error_type
     if isinstance(exc, SoftTimeLimitExceeded | TimeLimitExceeded | TimeoutError):
         return ErrorType.TASK_TIMEOUT

@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 from orchestrator.models import ErrorType
 
 
-class TaskError(Exception):
+class HandlerError(Exception):
     """Base of the error tree: ``error_type`` says how recovery should see it."""
 
     error_type: ClassVar[ErrorType] = ErrorType.RESOURCE_UNAVAILABLE
@@ -17,23 +17,23 @@ class TaskError(Exception):
         self.details = details
 
 
-class NotImplementedYet(TaskError):
+class NotImplementedYet(HandlerError):
     """The task type is planned and validated, but its handler lands in a later release."""
 
     error_type = ErrorType.RESOURCE_UNAVAILABLE
 
 
-class PermissionDenied(TaskError):
+class PermissionDenied(HandlerError):
     error_type = ErrorType.PERMISSION_DENIED
 
 
-class InvalidInput(TaskError):
+class InvalidInput(HandlerError):
     error_type = ErrorType.INVALID_INPUT
 
 
-class DependencyFailure(TaskError):
+class DependencyFailure(HandlerError):
     error_type = ErrorType.DEPENDENCY_FAILURE
 
 
-class ServiceDown(TaskError):
+class ServiceDown(HandlerError):
     error_type = ErrorType.SERVICE_DOWN

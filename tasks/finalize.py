@@ -51,26 +51,34 @@ def summarize_run(
     for task in chain.tasks:
         status = states.get(task.id)
         state = status.state if status is not None else TaskState.PENDING
-        if state is TaskState.SUCCEEDED:
-            assert status is not None
+        if status is not None and state is TaskState.SUCCEEDED:
             duration = status.duration_ms or 0.0
-            completed.append(TaskResult(
-                task_id=task.id, output=outputs.get(task.id), duration_ms=duration,
-                resource_usage=ResourceUsage(wall_time_ms=duration),
-            ))
+            completed.append(
+                TaskResult(
+                    task_id=task.id,
+                    output=outputs.get(task.id),
+                    duration_ms=duration,
+                    resource_usage=ResourceUsage(wall_time_ms=duration),
+                )
+            )
             continue
         if status is not None and status.error is not None:
             error = status.error
         else:
-            error = TaskError(type=ErrorType.STATE_INCONSISTENCY,
-                              message=f"task never reached a final state (it is {state.value})")
-        failed.append(TaskFailure(
-            task_id=task.id,
-            error=error,
-            attempt_count=max(status.attempt if status else 0, 1),
-            final_status=FailureStatus.FAILED if state is TaskState.FAILED
-            else FailureStatus.SKIPPED,
-        ))
+            error = TaskError(
+                type=ErrorType.STATE_INCONSISTENCY,
+                message=f"task never reached a final state (it is {state.value})",
+            )
+        failed.append(
+            TaskFailure(
+                task_id=task.id,
+                error=error,
+                attempt_count=max(status.attempt if status else 0, 1),
+                final_status=FailureStatus.FAILED
+                if state is TaskState.FAILED
+                else FailureStatus.SKIPPED,
+            )
+        )
     cancelled = cancel_requested and any(
         states.get(t.id) is not None and states[t.id].state is TaskState.CANCELLED
         for t in chain.tasks
@@ -97,10 +105,18 @@ def finalize_run(runtime: Runtime, run_id: str, user_id: str) -> dict[str, str]:
     states = store.task_states(user_id, run_id)
     outputs = store.outputs(user_id, run_id, [t.id for t in chain.tasks])
     finished_at = utcnow()
-    result = summarize_run(chain, run_id, states, outputs, cancel_requested=meta.cancel_requested,
-                           submitted_at=meta.submitted_at, finished_at=finished_at)
+    result = summarize_run(
+        chain,
+        run_id,
+        states,
+        outputs,
+        cancel_requested=meta.cancel_requested,
+        submitted_at=meta.submitted_at,
+        finished_at=finished_at,
+    )
     state = RunState(result.status.value)
-    runtime.history.record_run_finished(run_id=run_id, state=state.value, result=result,
-                                        finished_at=finished_at)
+    runtime.history.record_run_finished(
+        run_id=run_id, state=state.value, result=result, finished_at=finished_at
+    )
     store.finish_run(user_id, run_id, state, result, finished_at)
     return {"run_id": run_id, "status": result.status.value}

@@ -67,18 +67,24 @@ def decide_start(
     an unmet precondition skips; the user must be permitted to run the task's type.
     """
     if cancel_requested:
-        return StartDecision(Verdict.CANCEL, "run cancelled before this task started",
-                             ErrorType.DEPENDENCY_FAILURE)
+        return StartDecision(
+            Verdict.CANCEL, "run cancelled before this task started", ErrorType.DEPENDENCY_FAILURE
+        )
     if abort_reason:
-        return StartDecision(Verdict.SKIP, f"run aborted: {abort_reason}",
-                             ErrorType.DEPENDENCY_FAILURE)
+        return StartDecision(
+            Verdict.SKIP, f"run aborted: {abort_reason}", ErrorType.DEPENDENCY_FAILURE
+        )
     for parent in parents_of(chain, task.id):
         state = states[parent].state if parent in states else TaskState.PENDING
         if state is not TaskState.SUCCEEDED:
-            verb = {TaskState.FAILED: "failed", TaskState.SKIPPED: "was skipped",
-                    TaskState.CANCELLED: "was cancelled"}.get(state, f"is {state.value}")
-            return StartDecision(Verdict.SKIP, f"upstream task {parent} {verb}",
-                                 ErrorType.DEPENDENCY_FAILURE)
+            verb = {
+                TaskState.FAILED: "failed",
+                TaskState.SKIPPED: "was skipped",
+                TaskState.CANCELLED: "was cancelled",
+            }.get(state, f"is {state.value}")
+            return StartDecision(
+                Verdict.SKIP, f"upstream task {parent} {verb}", ErrorType.DEPENDENCY_FAILURE
+            )
     for condition in task.preconditions:
         if condition.kind is ConditionKind.OUTPUT_PRESENT and condition.task_id is not None:
             upstream = states.get(condition.task_id)

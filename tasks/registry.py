@@ -38,7 +38,7 @@ class RegistryError(ValueError):
 class TaskSpec:
     """Everything the orchestrator knows of one task type."""
 
-    type: str
+    task_type: str
     module: Module
     params_model: type[BaseModel]
     handler: Handler
@@ -52,7 +52,7 @@ class TaskSpec:
     @property
     def celery_name(self) -> str:
         """The Celery task name, ``<queue>.<type>``."""
-        return f"{self.module.queue}.{self.type}"
+        return f"{self.module.queue}.{self.task_type}"
 
 
 class TaskRegistry:
@@ -85,7 +85,7 @@ class TaskRegistry:
         if not 0.0 <= base_confidence <= 1.0:
             raise RegistryError("base_confidence must be within [0, 1]")
         spec = TaskSpec(
-            type=name,
+            task_type=name,
             module=module,
             params_model=params,
             handler=handler,

@@ -22,6 +22,7 @@ from orchestrator.cli.render import chain_table, follow, result_summary, status_
 from orchestrator.control import Orchestrator, RunNotFound
 from orchestrator.dag import ChainValidationError
 from orchestrator.models import GoalContext, Priority, RunStatus, TaskChain, UserGoal
+from orchestrator.models.goal import PreferenceValue
 from orchestrator.planner import MissingGoalContext, NoMatchingWorkflow
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -55,31 +56,52 @@ def open_orchestrator() -> Orchestrator:
 
 
 def goal_options(func: Callable[..., Any]) -> Callable[..., Any]:
-    for option in reversed([
-        click.option("--user", default=None, help="User the run belongs to (default: settings)."),
-        click.option("--portfolio", default=None, help="Portfolio id the goal is about."),
-        click.option("--project", default=None, help="Project id the goal is about."),
-        click.option("--priority", type=click.Choice([p.value for p in Priority]),
-                     default=Priority.MEDIUM.value, show_default=True),
-        click.option("--pref", multiple=True, metavar="KEY=VALUE",
-                     help="A user preference (repeatable), e.g. --pref language=python."),
-    ]):
+    for option in reversed(
+        [
+            click.option(
+                "--user", default=None, help="User the run belongs to (default: settings)."
+            ),
+            click.option("--portfolio", default=None, help="Portfolio id the goal is about."),
+            click.option("--project", default=None, help="Project id the goal is about."),
+            click.option(
+                "--priority",
+                type=click.Choice([p.value for p in Priority]),
+                default=Priority.MEDIUM.value,
+                show_default=True,
+            ),
+            click.option(
+                "--pref",
+                multiple=True,
+                metavar="KEY=VALUE",
+                help="A user preference (repeatable), e.g. --pref language=python.",
+            ),
+        ]
+    ):
         func = option(func)
     return func
 
 
-def build_goal(description: str, portfolio: str | None, project: str | None, priority: str,
-               prefs: tuple[str, ...]) -> UserGoal:
-    preferences: dict[str, str] = {}
+def build_goal(
+    description: str,
+    portfolio: str | None,
+    project: str | None,
+    priority: str,
+    prefs: tuple[str, ...],
+) -> UserGoal:
+    preferences: dict[str, PreferenceValue] = {}
     for pref in prefs:
         key, sep, value = pref.partition("=")
         if not sep or not key:
             fail(f"--pref takes KEY=VALUE, got {pref!r}")
         preferences[key] = value
     with invalid_input_exits():
-        return UserGoal(description=description, priority=Priority(priority),
-                        context=GoalContext(portfolio_id=portfolio, project_id=project,
-                                            user_preferences=preferences))
+        return UserGoal(
+            description=description,
+            priority=Priority(priority),
+            context=GoalContext(
+                portfolio_id=portfolio, project_id=project, user_preferences=preferences
+            ),
+        )
 
 
 def print_json(data: Any) -> None:
@@ -96,8 +118,15 @@ def main() -> None:
 @click.argument("goal")
 @goal_options
 @click.option("--json", "as_json", is_flag=True, help="Print the TaskChain as JSON.")
-def plan(goal: str, user: str | None, portfolio: str | None, project: str | None, priority: str,
-         pref: tuple[str, ...], as_json: bool) -> None:
+def plan(
+    goal: str,
+    user: str | None,
+    portfolio: str | None,
+    project: str | None,
+    priority: str,
+    pref: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Plan GOAL into a validated TaskChain (nothing runs)."""
     user_goal = build_goal(goal, portfolio, project, priority, pref)
     orch = open_orchestrator()
@@ -112,14 +141,22 @@ def plan(goal: str, user: str | None, portfolio: str | None, project: str | None
         console.print(chain_table(chain))
 
 
-def _run_and_report(orch: Orchestrator, target: UserGoal | TaskChain, user: str | None,
-                    as_json: bool, timeout_s: float | None) -> int:
+def _run_and_report(
+    orch: Orchestrator,
+    target: UserGoal | TaskChain,
+    user: str | None,
+    as_json: bool,
+    timeout_s: float | None,
+) -> int:
     with invalid_input_exits():
         run_id = orch.submit(target, user=user)
     if not as_json:
         err_console.print(f"run [bold]{run_id}[/] submitted", highlight=False)
-        follow(console, orch.watch(run_id, user=user, timeout_s=timeout_s),
-               lambda: orch.status(run_id, user=user))
+        follow(
+            console,
+            orch.watch(run_id, user=user, timeout_s=timeout_s),
+            lambda: orch.status(run_id, user=user),
+        )
     result = orch.wait(run_id, timeout_s=timeout_s, user=user)
     if as_json:
         print_json(result.model_dump(mode="json"))
@@ -133,8 +170,16 @@ def _run_and_report(orch: Orchestrator, target: UserGoal | TaskChain, user: str 
 @goal_options
 @click.option("--json", "as_json", is_flag=True, help="Print the ExecutionResult as JSON.")
 @click.option("--timeout", "timeout_s", type=float, default=None, help="Give up after seconds.")
-def run(goal: str, user: str | None, portfolio: str | None, project: str | None, priority: str,
-        pref: tuple[str, ...], as_json: bool, timeout_s: float | None) -> None:
+def run(
+    goal: str,
+    user: str | None,
+    portfolio: str | None,
+    project: str | None,
+    priority: str,
+    pref: tuple[str, ...],
+    as_json: bool,
+    timeout_s: float | None,
+) -> None:
     """Plan GOAL, run it, show live progress; exit 0 only if it completed."""
     user_goal = build_goal(goal, portfolio, project, priority, pref)
     orch = open_orchestrator()
@@ -150,10 +195,20 @@ def run(goal: str, user: str | None, portfolio: str | None, project: str | None,
 @main.command()
 @click.argument("goal", required=False)
 @goal_options
-@click.option("--chain-file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Submit this TaskChain JSON instead of planning a goal.")
-def submit(goal: str | None, user: str | None, portfolio: str | None, project: str | None,
-           priority: str, pref: tuple[str, ...], chain_file: Path | None) -> None:
+@click.option(
+    "--chain-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Submit this TaskChain JSON instead of planning a goal.",
+)
+def submit(
+    goal: str | None,
+    user: str | None,
+    portfolio: str | None,
+    project: str | None,
+    priority: str,
+    pref: tuple[str, ...],
+    chain_file: Path | None,
+) -> None:
     """Enqueue GOAL (or --chain-file) on the worker pools; print the run id."""
     if (goal is None) == (chain_file is None):
         fail("give either GOAL or --chain-file")
@@ -161,13 +216,14 @@ def submit(goal: str | None, user: str | None, portfolio: str | None, project: s
     if chain_file is not None:
         with invalid_input_exits():
             target = TaskChain.model_validate_json(chain_file.read_text())
-    else:
-        assert goal is not None
+    elif goal is not None:
         target = build_goal(goal, portfolio, project, priority, pref)
     settings = Settings()
     if settings.embedded:
-        fail("submit needs shared workers: set ORCH_BROKER_URL (see .env.example) or use "
-             "'orchestrator run', which runs in this process")
+        fail(
+            "submit needs shared workers: set ORCH_BROKER_URL (see .env.example) or use "
+            "'orchestrator run', which runs in this process"
+        )
     orch = open_orchestrator()
     try:
         with invalid_input_exits():
@@ -203,8 +259,11 @@ def watch(run_id: str, user: str | None, timeout_s: float | None) -> None:
     """Follow RUN_ID live until it finishes."""
     orch = open_orchestrator()
     try:
-        follow(console, orch.watch(run_id, user=user, timeout_s=timeout_s),
-               lambda: orch.status(run_id, user=user))
+        follow(
+            console,
+            orch.watch(run_id, user=user, timeout_s=timeout_s),
+            lambda: orch.status(run_id, user=user),
+        )
         console.print(status_table(orch.status(run_id, user=user)))
     except RunNotFound:
         fail(f"no live run {run_id} for this user", EXIT_FAILED)
@@ -244,8 +303,10 @@ def history(user: str | None, limit: int, as_json: bool) -> None:
         print_json([r.model_dump(mode="json", by_alias=True, exclude={"chain"}) for r in runs])
         return
     for record in runs:
-        click.echo(f"{record.submitted_at:%Y-%m-%d %H:%M:%S}  {record.run_id}  "
-                   f"{record.state.value:<10} {record.goal_description}")
+        click.echo(
+            f"{record.submitted_at:%Y-%m-%d %H:%M:%S}  {record.run_id}  "
+            f"{record.state.value:<10} {record.goal_description}"
+        )
 
 
 @main.command()

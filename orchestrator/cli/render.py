@@ -26,11 +26,14 @@ def chain_table(chain: TaskChain) -> Table:
     for column in ("task", "type", "module", "after", "description"):
         table.add_column(column)
     for task in chain.tasks:
-        after = ", ".join(f"{d.from_task} ({d.type.value})" for d in chain.dependencies
-                          if d.to_task == task.id)
+        after = ", ".join(
+            f"{d.from_task} ({d.type.value})" for d in chain.dependencies if d.to_task == task.id
+        )
         table.add_row(task.id, str(task.type), task.module.value, after or "-", task.description)
-    table.caption = (f"estimated {chain.estimated_duration_ms / 1000:.1f} s, "
-                     f"confidence {chain.confidence_score:.2f}")
+    table.caption = (
+        f"estimated {chain.estimated_duration_ms / 1000:.1f} s, "
+        f"confidence {chain.confidence_score:.2f}"
+    )
     return table
 
 
@@ -41,9 +44,13 @@ def status_table(status: ExecutionStatus) -> Table:
     for task in status.tasks:
         note = task.reason or (task.error.message if task.error else "")
         table.add_row(
-            task.task_id, task.type, task.queue or "-",
-            f"[{STATE_STYLE[task.state]}]{task.state.value}[/]", task.worker or "-",
-            f"{task.duration_ms:.0f}" if task.duration_ms is not None else "-", note,
+            task.task_id,
+            task.type,
+            task.queue or "-",
+            f"[{STATE_STYLE[task.state]}]{task.state.value}[/]",
+            task.worker or "-",
+            f"{task.duration_ms:.0f}" if task.duration_ms is not None else "-",
+            note,
         )
     done = sum(1 for t in status.tasks if t.state.is_final)
     table.caption = f"{done}/{len(status.tasks)} tasks done"
@@ -60,11 +67,13 @@ def event_line(event: RunEvent) -> str:
         took = f" in {duration:.0f} ms" if isinstance(duration, int | float) else ""
         return f"{at}  {event.task_id:<12} {event.state}{took}" + (f": {extra}" if extra else "")
     return f"{at}  run {event.type.value.removeprefix('run_')}" + (
-        f" ({event.state})" if event.state else "")
+        f" ({event.state})" if event.state else ""
+    )
 
 
-def follow(console: Console, events: Iterable[RunEvent],
-           refresh: Callable[[], ExecutionStatus]) -> None:
+def follow(
+    console: Console, events: Iterable[RunEvent], refresh: Callable[[], ExecutionStatus]
+) -> None:
     """Show progress as events arrive: a live table on a terminal, a line per event elsewhere."""
     if console.is_terminal:
         with Live(status_table(refresh()), console=console, auto_refresh=False) as live:
@@ -78,9 +87,13 @@ def follow(console: Console, events: Iterable[RunEvent],
 
 
 def result_summary(result: ExecutionResult) -> str:
-    lines = [f"run {result.run_id}: {result.status.value} in {result.duration_ms / 1000:.2f} s "
-             f"({len(result.completed_tasks)} completed, {len(result.failed_tasks)} not)"]
+    lines = [
+        f"run {result.run_id}: {result.status.value} in {result.duration_ms / 1000:.2f} s "
+        f"({len(result.completed_tasks)} completed, {len(result.failed_tasks)} not)"
+    ]
     for failure in result.failed_tasks:
-        lines.append(f"  {failure.task_id}: {failure.final_status.value} - "
-                     f"{failure.error.type.value}: {failure.error.message}")
+        lines.append(
+            f"  {failure.task_id}: {failure.final_status.value} - "
+            f"{failure.error.type.value}: {failure.error.message}"
+        )
     return "\n".join(lines)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ from orchestrator.models import ExecutionResult, RunState, TaskChain, TaskStatus
 from orchestrator.models.base import StrictModel
 
 EVENT_STREAM_MAXLEN = 10_000
+RedisMapping = Mapping[str | bytes, bytes | float | int | str]
 _CHAIN_CACHE_SIZE = 256
 
 
@@ -45,7 +47,9 @@ class RunMeta(StrictModel):
 class ContextStore:
     """Per-user, per-run live context with a TTL."""
 
-    def __init__(self, client: redis.Redis, *, prefix: str = "orch", ttl_s: int = 604_800) -> None:
+    def __init__(
+        self, client: redis.Redis[str], *, prefix: str = "orch", ttl_s: int = 604_800
+    ) -> None:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
@@ -60,7 +64,11 @@ class ContextStore:
 
     @classmethod
     def in_process(
-        cls, *, prefix: str = "orch", ttl_s: int = 604_800, server: fakeredis.FakeServer | None = None
+        cls,
+        *,
+        prefix: str = "orch",
+        ttl_s: int = 604_800,
+        server: fakeredis.FakeServer | None = None,
     ) -> ContextStore:
         """A store backed by an in-process Redis-compatible server (the embedded mode)."""
         client = fakeredis.FakeRedis(server=server or fakeredis.FakeServer(), decode_responses=True)
@@ -79,9 +87,10 @@ class ContextStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=self._meta_fields(meta))
         pipe.set(keys.chain, chain.model_dump_json(by_alias=True))
-        pending = {
-            t.id: TaskStatus(task_id=t.id, type=str(t.type), module=t.module.value,
-                             queue=t.module.queue).model_dump_json()
+        pending: RedisMapping = {
+            t.id: TaskStatus(
+                task_id=t.id, type=str(t.type), module=t.module.value, queue=t.module.queue
+            ).model_dump_json()
             for t in chain.tasks
         }
         pipe.hset(keys.tasks, mapping=pending)
@@ -93,7 +102,7 @@ class ContextStore:
         pipe.execute()
 
     @staticmethod
-    def _meta_fields(meta: RunMeta) -> dict[str, str]:
+    def _meta_fields(meta: RunMeta) -> RedisMapping:
         # Unset fields stay absent so that HSETNX can claim them (first writer wins).
         fields = json.loads(meta.model_dump_json(exclude_none=True))
         return {k: json.dumps(v) for k, v in fields.items()}
@@ -153,13 +162,15 @@ class ContextStore:
     ) -> None:
         keys = self.keys(user_id, run_id)
         pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.meta, mapping={
-            "state": json.dumps(state.value),
-            "finished_at": json.dumps(at.isoformat()),
-            "result": result.model_dump_json(),
-        })
-        self._add_event(pipe, keys, RunEvent(type=EventType.RUN_FINISHED, at=at,
-                                              state=state.value))
+        pipe.hset(
+            keys.meta,
+            mapping={
+                "state": json.dumps(state.value),
+                "finished_at": json.dumps(at.isoformat()),
+                "result": result.model_dump_json(),
+            },
+        )
+        self._add_event(pipe, keys, RunEvent(type=EventType.RUN_FINISHED, at=at, state=state.value))
         self._expire(pipe, keys)
         pipe.execute()
 
@@ -180,11 +191,17 @@ class ContextStore:
         keys = self.keys(user_id, run_id)
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(keys.tasks, status.task_id, status.model_dump_json())
-        self._add_event(pipe, keys, RunEvent(
-            type=EventType.TASK_STARTED, at=status.started_at or utcnow(),
-            task_id=status.task_id, state=status.state.value,
-            detail={"worker": status.worker, "queue": status.queue, "attempt": status.attempt},
-        ))
+        self._add_event(
+            pipe,
+            keys,
+            RunEvent(
+                type=EventType.TASK_STARTED,
+                at=status.started_at or utcnow(),
+                task_id=status.task_id,
+                state=status.state.value,
+                detail={"worker": status.worker, "queue": status.queue, "attempt": status.attempt},
+            ),
+        )
         pipe.execute()
 
     def record_task_end(
@@ -201,10 +218,17 @@ class ContextStore:
             detail["error"] = status.error.model_dump(mode="json")
         if status.reason:
             detail["reason"] = status.reason
-        self._add_event(pipe, keys, RunEvent(
-            type=EventType.TASK_FINISHED, at=status.finished_at or utcnow(),
-            task_id=status.task_id, state=status.state.value, detail=detail,
-        ))
+        self._add_event(
+            pipe,
+            keys,
+            RunEvent(
+                type=EventType.TASK_FINISHED,
+                at=status.finished_at or utcnow(),
+                task_id=status.task_id,
+                state=status.state.value,
+                detail=detail,
+            ),
+        )
         self._expire(pipe, keys)
         pipe.execute()
 
@@ -217,7 +241,11 @@ class ContextStore:
     # --- events --------------------------------------------------------------------
 
     def read_events(
-        self, user_id: str, run_id: str, after_id: str = "0", block_ms: int | None = None,
+        self,
+        user_id: str,
+        run_id: str,
+        after_id: str = "0",
+        block_ms: int | None = None,
         count: int = 500,
     ) -> list[RunEvent]:
         """Events after ``after_id``; with ``block_ms`` wait that long for the next ones."""
@@ -235,8 +263,9 @@ class ContextStore:
         meta = self.run_meta(user_id, run_id)
         return {
             "meta": None if meta is None else meta.model_dump(mode="json"),
-            "tasks": {k: v.model_dump(mode="json")
-                      for k, v in self.task_states(user_id, run_id).items()},
+            "tasks": {
+                k: v.model_dump(mode="json") for k, v in self.task_states(user_id, run_id).items()
+            },
             "outputs": {k: json.loads(v) for k, v in self.client.hgetall(keys.outputs).items()},
             "events": [e.model_dump(mode="json") for e in self.read_events(user_id, run_id)],
         }

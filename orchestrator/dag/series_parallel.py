@@ -11,8 +11,9 @@ so the cost is visible.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from orchestrator.dag.graph import Graph
 
@@ -123,19 +124,22 @@ class _Builder:
         for node in self._sorted(nodes):
             parents = [p for p in nodes if node in self.reach[p]]
             depth[node] = 1 + max((depth[p] for p in parents), default=-1)
-        levels = [self._sorted(n for n in nodes if depth[n] == d)
-                  for d in range(max(depth.values()) + 1)]
-        for upper, lower in zip(levels, levels[1:], strict=False):
+        levels = [
+            self._sorted(n for n in nodes if depth[n] == d) for d in range(max(depth.values()) + 1)
+        ]
+        for upper, lower in pairwise(levels):
             for a in upper:
                 for b in lower:
                     if b not in self.reach[a]:
                         self.added_edges.append((a, b))
-        parts = [Leaf(level[0]) if len(level) == 1 else Parallel(tuple(Leaf(n) for n in level))
-                 for level in levels]
+        parts = [
+            Leaf(level[0]) if len(level) == 1 else Parallel(tuple(Leaf(n) for n in level))
+            for level in levels
+        ]
         return _series(parts)
 
 
-def _series(parts: list[SPNode]) -> SPNode:
+def _series(parts: Sequence[SPNode]) -> SPNode:
     flat: list[SPNode] = []
     for part in parts:
         flat.extend(part.parts if isinstance(part, Series) else (part,))

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 
 from orchestrator.dag.graph import Graph, find_cycle
 from orchestrator.models import Module, TaskChain, output_refs
+from orchestrator.models.refs import string_refs
 
 
 class TaskTypeSpec(Protocol):
@@ -75,8 +76,11 @@ def _structure_problems(chain: TaskChain) -> list[Problem]:
         missing = [e for e in ends if e not in ids]
         if missing:
             problems.append(
-                Problem(ends, f"dependency {dep.from_task} -> {dep.to_task} names unknown "
-                              f"task(s): {', '.join(missing)}")
+                Problem(
+                    ends,
+                    f"dependency {dep.from_task} -> {dep.to_task} names unknown "
+                    f"task(s): {', '.join(missing)}",
+                )
             )
         elif dep.from_task == dep.to_task:
             problems.append(Problem((dep.from_task,), "a task cannot depend on itself"))
@@ -86,42 +90,79 @@ def _structure_problems(chain: TaskChain) -> list[Problem]:
     return problems
 
 
+def _reference_problems(
+    task_id: str, params: BaseModel, ids: set[str], upstream: set[str], checked: bool
+) -> list[Problem]:
+    """References to upstream outputs must name real tasks upstream of ``task_id``.
+
+    Typed OutputRefs must name a task. A plain string in the same ``<task>_<part>`` form
+    (the spec writes ``data_source: "task_001_data"`` where a dataset name such as
+    ``"historical_market_data"`` may stand too) counts as a reference when it names a task.
+    """
+    problems: list[Problem] = []
+    refs = [(ref.task_id, str(ref)) for ref in output_refs(params)]
+    refs += [(t, text) for t, text in string_refs(params) if t in ids]
+    for ref_task, text in dict.fromkeys(refs):
+        if ref_task not in ids:
+            message = f"parameter references {text!r} but there is no task {ref_task!r}"
+            problems.append(Problem((task_id,), message))
+        elif checked and ref_task not in upstream:
+            message = (
+                f"parameter references {text!r} but {ref_task} is not upstream of {task_id} "
+                f"(add a dependency {ref_task} -> {task_id})"
+            )
+            problems.append(Problem((task_id, ref_task), message))
+    return problems
+
+
 def _task_problems(chain: TaskChain, catalog: TaskCatalog, graph: Graph | None) -> list[Problem]:
     problems: list[Problem] = []
     ids = {t.id for t in chain.tasks}
     for task in chain.tasks:
         spec = catalog.spec_for(str(task.type))
         if spec is None:
-            problems.append(Problem((task.id,), f"unknown task type {task.type!r}; known: "
-                                                f"{', '.join(sorted(catalog.known_types()))}"))
+            problems.append(
+                Problem(
+                    (task.id,),
+                    f"unknown task type {task.type!r}; known: "
+                    f"{', '.join(sorted(catalog.known_types()))}",
+                )
+            )
             continue
         if spec.module is not task.module:
-            problems.append(Problem(
-                (task.id,),
-                f"task type {task.type} belongs to module {spec.module.value}, "
-                f"not {task.module.value}",
-            ))
+            problems.append(
+                Problem(
+                    (task.id,),
+                    f"task type {task.type} belongs to module {spec.module.value}, "
+                    f"not {task.module.value}",
+                )
+            )
         try:
             params = spec.params_model.model_validate(task.parameters)
         except ValidationError as exc:
-            problems.append(Problem((task.id,), f"invalid parameters for {task.type}: "
-                                                f"{_format_validation_error(exc)}"))
+            problems.append(
+                Problem(
+                    (task.id,),
+                    f"invalid parameters for {task.type}: {_format_validation_error(exc)}",
+                )
+            )
             continue
         upstream = graph.ancestors(task.id) if graph is not None else set()
-        for ref in output_refs(params):
-            if ref.task_id not in ids:
-                problems.append(Problem((task.id,), f"parameter references {ref!r} but there is "
-                                                    f"no task {ref.task_id!r}"))
-            elif graph is not None and ref.task_id not in upstream:
-                problems.append(Problem(
-                    (task.id, ref.task_id),
-                    f"parameter references {ref!r} but {ref.task_id} is not upstream of {task.id}"
-                    f" (add a dependency {ref.task_id} -> {task.id})",
-                ))
+        problems.extend(_reference_problems(task.id, params, ids, upstream, graph is not None))
         for cond in (*task.preconditions, *task.postconditions):
-            if cond.task_id is not None and cond.task_id not in ids:
-                problems.append(Problem((task.id,), f"condition names unknown task "
-                                                    f"{cond.task_id!r}"))
+            if cond.task_id is None:
+                continue
+            if cond.task_id not in ids:
+                problems.append(
+                    Problem((task.id,), f"condition names unknown task {cond.task_id!r}")
+                )
+            elif graph is not None and cond in task.preconditions and cond.task_id not in upstream:
+                problems.append(
+                    Problem(
+                        (task.id, cond.task_id),
+                        f"precondition names {cond.task_id}, which is not upstream of {task.id}",
+                    )
+                )
     return problems
 
 
@@ -134,12 +175,12 @@ def validate_chain(chain: TaskChain, catalog: TaskCatalog) -> Graph:
         edges = [(d.from_task, d.to_task) for d in chain.dependencies]
         cycle = find_cycle(nodes, edges)
         if cycle is not None:
-            problems.append(Problem(tuple(dict.fromkeys(cycle)),
-                                    f"dependency cycle: {' -> '.join(cycle)}"))
+            problems.append(
+                Problem(tuple(dict.fromkeys(cycle)), f"dependency cycle: {' -> '.join(cycle)}")
+            )
         else:
             graph = Graph.build(nodes, edges)
     problems.extend(_task_problems(chain, catalog, graph))
-    if problems:
+    if problems or graph is None:
         raise ChainValidationError(chain.id, problems)
-    assert graph is not None
     return graph

@@ -207,9 +207,7 @@ class ResearchTopicParams(StrictModel):
 
 class AnalyzeContextParams(StrictModel):
     analysis_type: Slug
-    user_preferences: Literal["from_context"] | dict[str, str | int | float | bool] = (
-        "from_context"
-    )
+    user_preferences: Literal["from_context"] | dict[str, str | int | float | bool] = "from_context"
     portfolio_data: OutputRef | None = None
     market_data: OutputRef | None = None
 
@@ -259,7 +257,9 @@ class BackupStateParams(StrictModel):
     """Back up a run's live context and history; by default the current run."""
 
     target_run_id: Identifier | None = None
-    file_name: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")] | None = None
+    file_name: (
+        Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")] | None
+    ) = None
 
 
 class HealthCheck(StrEnum):

@@ -24,17 +24,19 @@ class OutputRef(str):
 
     __slots__ = ()
 
+    def _match(self) -> re.Match[str]:
+        match = _OUTPUT_REF_RE.match(self)
+        if match is None:  # only reachable by constructing OutputRef without validation
+            raise ValueError(f"{str(self)!r} is not an output reference")
+        return match
+
     @property
     def task_id(self) -> str:
-        match = _OUTPUT_REF_RE.match(self)
-        assert match is not None  # guaranteed by validation
-        return match.group("task_id")
+        return self._match().group("task_id")
 
     @property
     def part(self) -> str:
-        match = _OUTPUT_REF_RE.match(self)
-        assert match is not None
-        return match.group("part")
+        return self._match().group("part")
 
     @classmethod
     def _validate(cls, value: str) -> OutputRef:
@@ -80,4 +82,25 @@ def output_refs(value: object) -> list[OutputRef]:
     elif isinstance(value, dict):
         for item in value.values():
             found.extend(output_refs(item))
+    return found
+
+
+def string_refs(value: object) -> list[tuple[str, str]]:
+    """``(task_id, text)`` of every plain string in reference form (not typed OutputRef)."""
+    found: list[tuple[str, str]] = []
+    if isinstance(value, OutputRef):
+        return found
+    if isinstance(value, str):
+        match = _OUTPUT_REF_RE.match(value)
+        if match is not None:
+            found.append((match.group("task_id"), value))
+    elif isinstance(value, BaseModel):
+        for name in type(value).model_fields:
+            found.extend(string_refs(getattr(value, name)))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            found.extend(string_refs(item))
+    elif isinstance(value, dict):
+        for item in value.values():
+            found.extend(string_refs(item))
     return found

@@ -58,7 +58,7 @@ CONTEXT_FLAGS: dict[str, str] = {
 }
 
 
-class NoMatchingWorkflow(ValueError):  # noqa: N818 - the name the CLI and spec use
+class NoMatchingWorkflow(ValueError):
     """No workflow fits the goal; the message lists what can be planned, with examples."""
 
     def __init__(
@@ -76,7 +76,7 @@ class NoMatchingWorkflow(ValueError):  # noqa: N818 - the name the CLI and spec 
         )
 
 
-class MissingGoalContext(ValueError):  # noqa: N818
+class MissingGoalContext(ValueError):
     """The matched workflow needs context fields (e.g. a portfolio id) the goal lacks."""
 
     def __init__(self, workflow_id: str, fields: Sequence[str]) -> None:
@@ -86,6 +86,4 @@ class MissingGoalContext(ValueError):  # noqa: N818
             f"{name} (pass {CONTEXT_FLAGS[name]})" if name in CONTEXT_FLAGS else name
             for name in self.fields
         ]
-        super().__init__(
-            f"workflow {workflow_id!r} needs {', '.join(parts)} in the goal's context"
-        )
+        super().__init__(f"workflow {workflow_id!r} needs {', '.join(parts)} in the goal's context")

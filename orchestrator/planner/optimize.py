@@ -53,9 +53,7 @@ def width(graph: Graph) -> int:
 def _bottom_levels(graph: Graph, duration_ms: Mapping[str, float]) -> dict[str, float]:
     level: dict[str, float] = {}
     for node in reversed(graph.topological_order()):
-        level[node] = duration_ms[node] + max(
-            (level[c] for c in graph.children[node]), default=0.0
-        )
+        level[node] = duration_ms[node] + max((level[c] for c in graph.children[node]), default=0.0)
     return level
 
 

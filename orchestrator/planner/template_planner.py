@@ -112,9 +112,7 @@ class TemplatePlanner:
             matched_concepts=list(match.matched_concepts),
             modules=modules,
             task_types=list(dict.fromkeys(t.type for t in tasks)),
-            entities={
-                name: str(env[name]) for name in ("portfolio_id", "project_id") if env[name]
-            },
+            entities={name: str(env[name]) for name in ("portfolio_id", "project_id") if env[name]},
             missing_context=sorted(n for n in workflow.requires if env.get(n) is None),
             estimated_complexity=complexity,
         )
@@ -142,9 +140,7 @@ class TemplatePlanner:
                 chain.dependencies.append(TaskDependency.model_validate({"from": src, "to": dst}))
         graph = validate_chain(chain, self.registry)
         drop = redundant_prerequisites(graph, chain.dependencies)
-        chain.dependencies = [
-            d for d in chain.dependencies if (d.from_task, d.to_task) not in drop
-        ]
+        chain.dependencies = [d for d in chain.dependencies if (d.from_task, d.to_task) not in drop]
         if constraints.risk_tolerance is not None:
             limit = _RISK_ORDER[constraints.risk_tolerance]
             chain.fallback_strategies = [
@@ -167,8 +163,10 @@ class TemplatePlanner:
         old = chain.goal.context
         swaps = {
             v: n
-            for v, n in ((old.portfolio_id, new_context.portfolio_id),
-                         (old.project_id, new_context.project_id))
+            for v, n in (
+                (old.portfolio_id, new_context.portfolio_id),
+                (old.project_id, new_context.project_id),
+            )
             if v is not None and n is not None
         }
         tasks: list[AITask] = []
@@ -177,8 +175,12 @@ class TemplatePlanner:
             if new is not None and new.type == task.type:
                 update = {"parameters": new.parameters, "description": new.description}
             else:
-                update = {"parameters": {k: swaps.get(v, v) if isinstance(v, str) else v
-                                         for k, v in task.parameters.items()}}
+                update = {
+                    "parameters": {
+                        k: swaps.get(v, v) if isinstance(v, str) else v
+                        for k, v in task.parameters.items()
+                    }
+                }
             tasks.append(task.model_copy(update=update, deep=True))
         adapted = chain.model_copy(update={"goal": goal, "tasks": tasks}, deep=True)
         return self._finish(adapted, self._match_score(goal))
@@ -199,17 +201,21 @@ class TemplatePlanner:
         tasks = []
         for tpl in workflow.template.tasks:
             spec = self.registry.get(tpl.type)
-            tasks.append(AITask(
-                id=tpl.id,
-                type=tpl.type,
-                description=render(tpl.description, env, workflow.id),
-                module=tpl.module,
-                parameters=render(tpl.parameters, env, workflow.id),
-                preconditions=[c.model_copy() for c in tpl.preconditions],
-                postconditions=[c.model_copy() for c in tpl.postconditions],
-                timeout_s=tpl.timeout_s if tpl.timeout_s is not None else spec.default_timeout_s,
-                retry_policy=(tpl.retry_policy or RetryPolicy()).model_copy(),
-            ))
+            tasks.append(
+                AITask(
+                    id=tpl.id,
+                    type=tpl.type,
+                    description=render(tpl.description, env, workflow.id),
+                    module=tpl.module,
+                    parameters=render(tpl.parameters, env, workflow.id),
+                    preconditions=[c.model_copy() for c in tpl.preconditions],
+                    postconditions=[c.model_copy() for c in tpl.postconditions],
+                    timeout_s=tpl.timeout_s
+                    if tpl.timeout_s is not None
+                    else spec.default_timeout_s,
+                    retry_policy=(tpl.retry_policy or RetryPolicy()).model_copy(),
+                )
+            )
         return TaskChain(
             goal=goal,
             tasks=tasks,

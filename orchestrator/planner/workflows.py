@@ -126,8 +126,10 @@ class WorkflowTemplate(StrictModel):
         for case in self.cases:
             unknown = set(case.set) - set(self.variables)
             if unknown:
-                raise ValueError(f"case sets undeclared variable(s) {sorted(unknown)}; "
-                                 f"declare a default under 'variables'")
+                raise ValueError(
+                    f"case sets undeclared variable(s) {sorted(unknown)}; "
+                    f"declare a default under 'variables'"
+                )
         for text in _strings(self.tasks_payload()):
             for braced in _BRACED_RE.findall(text):
                 match = PLACEHOLDER_RE.fullmatch(braced)

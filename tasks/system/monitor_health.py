@@ -46,7 +46,9 @@ def _timed(name: str, probe: Callable[[], str]) -> CheckResult:
     return CheckResult(name=name, status=status, latency_ms=round(latency_ms, 3), detail=detail)
 
 
-def monitor_health(params: MonitorHealthParams, inputs: Inputs, ctx: HandlerContext) -> HealthReport:
+def monitor_health(
+    params: MonitorHealthParams, inputs: Inputs, ctx: HandlerContext
+) -> HealthReport:
     runtime = ctx.runtime
     checks: list[CheckResult] = []
     workers_by_queue: dict[str, list[str]] = {}
@@ -79,12 +81,14 @@ def monitor_health(params: MonitorHealthParams, inputs: Inputs, ctx: HandlerCont
                 workers_by_queue.setdefault(queue["name"], []).append(hostname)
         for module in Module:
             hosts = sorted(workers_by_queue.get(module.queue, []))
-            checks.append(CheckResult(
-                name=f"workers:{module.queue}",
-                status=CheckStatus.UP if hosts else CheckStatus.DOWN,
-                latency_ms=latency_ms,
-                detail=", ".join(hosts) if hosts else "no worker consumes this queue",
-            ))
+            checks.append(
+                CheckResult(
+                    name=f"workers:{module.queue}",
+                    status=CheckStatus.UP if hosts else CheckStatus.DOWN,
+                    latency_ms=latency_ms,
+                    detail=", ".join(hosts) if hosts else "no worker consumes this queue",
+                )
+            )
     return HealthReport(
         healthy=all(c.status is CheckStatus.UP for c in checks),
         checks=checks,

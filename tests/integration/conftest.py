@@ -22,8 +22,9 @@ def migrated_pg_url(pg_url: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def distributed_env(migrated_pg_url: str, redis_url: str,
-                    tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def distributed_env(
+    migrated_pg_url: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     """ORCH_* variables pointing at the test Redis database and Postgres database."""
     return {
         "ORCH_BROKER_URL": redis_url,
@@ -48,13 +49,17 @@ def distributed_settings(distributed_env: dict[str, str]) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def orch(distributed_settings: Settings, distributed_env: dict[str, str],
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[Orchestrator]:
+def orch(
+    distributed_settings: Settings,
+    distributed_env: dict[str, str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Orchestrator]:
     """An Orchestrator plus one prefork ``celery worker`` process per module queue."""
     registry = default_registry()
     register(registry)
     orchestrator = Orchestrator.from_settings(distributed_settings, registry)
-    with worker_processes(orchestrator.app, distributed_env,
-                          log_dir=tmp_path_factory.mktemp("worker-logs")):
+    with worker_processes(
+        orchestrator.app, distributed_env, log_dir=tmp_path_factory.mktemp("worker-logs")
+    ):
         yield orchestrator
     orchestrator.close()

@@ -32,10 +32,12 @@ def ts(value: str) -> datetime:
 def test_diamond_branches_overlap_and_join_sees_both_outputs(orch: Orchestrator) -> None:
     # Given a diamond a -> (b, c) -> d whose branches each take 400 ms
     chain = build_chain(
-        [step_task("a", value="A"),
-         step_task("b", Module.PORTFOLIO, value="B", sleep_ms=400),
-         step_task("c", Module.AI_ASSISTANT, value="C", sleep_ms=400),
-         step_task("d", Module.WORKSPACE, value="D")],
+        [
+            step_task("a", value="A"),
+            step_task("b", Module.PORTFOLIO, value="B", sleep_ms=400),
+            step_task("c", Module.AI_ASSISTANT, value="C", sleep_ms=400),
+            step_task("d", Module.WORKSPACE, value="D"),
+        ],
         [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
     )
     # When it runs
@@ -53,8 +55,12 @@ def test_diamond_branches_overlap_and_join_sees_both_outputs(orch: Orchestrator)
 def test_non_series_parallel_n_dag_respects_every_dependency(orch: Orchestrator) -> None:
     # Given the "N" DAG A->C, A->D, B->D, which chain/group/chord cannot express exactly
     chain = build_chain(
-        [step_task("A", value="a", sleep_ms=100), step_task("B", Module.PORTFOLIO, value="b"),
-         step_task("C", Module.WORKSPACE, value="c"), step_task("D", Module.AI_ASSISTANT, value="d")],
+        [
+            step_task("A", value="a", sleep_ms=100),
+            step_task("B", Module.PORTFOLIO, value="b"),
+            step_task("C", Module.WORKSPACE, value="c"),
+            step_task("D", Module.AI_ASSISTANT, value="d"),
+        ],
         [("A", "C"), ("A", "D"), ("B", "D")],
     )
     result = orch.wait(orch.submit(chain), timeout_s=TIMEOUT_S)
@@ -69,8 +75,12 @@ def test_non_series_parallel_n_dag_respects_every_dependency(orch: Orchestrator)
 def test_failure_skips_dependents_and_unrelated_branch_runs(orch: Orchestrator) -> None:
     # Given a -> b(fails) -> c, and a -> d unrelated to b
     chain = build_chain(
-        [step_task("a"), step_task("b", Module.PORTFOLIO, fail=True),
-         step_task("c", Module.WORKSPACE), step_task("d", Module.AI_ASSISTANT, sleep_ms=50)],
+        [
+            step_task("a"),
+            step_task("b", Module.PORTFOLIO, fail=True),
+            step_task("c", Module.WORKSPACE),
+            step_task("d", Module.AI_ASSISTANT, sleep_ms=50),
+        ],
         [("a", "b"), ("b", "c"), ("a", "d")],
     )
     run_id = orch.submit(chain)
@@ -86,8 +96,11 @@ def test_failure_skips_dependents_and_unrelated_branch_runs(orch: Orchestrator) 
     assert "upstream task b failed" in failures["c"].error.message
     status = orch.status(run_id)
     assert {t.task_id: t.state for t in status.tasks} == {
-        "a": TaskState.SUCCEEDED, "b": TaskState.FAILED, "c": TaskState.SKIPPED,
-        "d": TaskState.SUCCEEDED}
+        "a": TaskState.SUCCEEDED,
+        "b": TaskState.FAILED,
+        "c": TaskState.SKIPPED,
+        "d": TaskState.SUCCEEDED,
+    }
 
 
 def test_every_task_failing_gives_failed(orch: Orchestrator) -> None:
@@ -98,8 +111,12 @@ def test_every_task_failing_gives_failed(orch: Orchestrator) -> None:
 def test_failed_task_with_critical_precondition_aborts_the_rest(orch: Orchestrator) -> None:
     # Given p -> t1 (critical, fails) and p -> t2 (slow) -> t3, where t3 does not depend on t1
     chain = build_chain(
-        [step_task("p"), step_task("t1", Module.PORTFOLIO, critical=True, fail=True),
-         step_task("t2", Module.WORKSPACE, sleep_ms=600), step_task("t3", Module.AI_ASSISTANT)],
+        [
+            step_task("p"),
+            step_task("t1", Module.PORTFOLIO, critical=True, fail=True),
+            step_task("t2", Module.WORKSPACE, sleep_ms=600),
+            step_task("t3", Module.AI_ASSISTANT),
+        ],
         [("p", "t1"), ("p", "t2"), ("t2", "t3")],
     )
     result = orch.wait(orch.submit(chain), timeout_s=TIMEOUT_S)
@@ -114,8 +131,11 @@ def test_failed_task_with_critical_precondition_aborts_the_rest(orch: Orchestrat
 def test_cancel_stops_tasks_not_yet_started(orch: Orchestrator) -> None:
     # Given a slow first task followed by two more
     chain = build_chain(
-        [step_task("slow", sleep_ms=1500), step_task("next", Module.PORTFOLIO),
-         step_task("last", Module.WORKSPACE)],
+        [
+            step_task("slow", sleep_ms=1500),
+            step_task("next", Module.PORTFOLIO),
+            step_task("last", Module.WORKSPACE),
+        ],
         [("slow", "next"), ("next", "last")],
     )
     run_id = orch.submit(chain)
@@ -129,8 +149,11 @@ def test_cancel_stops_tasks_not_yet_started(orch: Orchestrator) -> None:
     assert result.status is RunStatus.CANCELLED
     assert [t.task_id for t in result.completed_tasks] == ["slow"]
     states = {t.task_id: t.state for t in orch.status(run_id).tasks}
-    assert states == {"slow": TaskState.SUCCEEDED, "next": TaskState.CANCELLED,
-                      "last": TaskState.CANCELLED}
+    assert states == {
+        "slow": TaskState.SUCCEEDED,
+        "next": TaskState.CANCELLED,
+        "last": TaskState.CANCELLED,
+    }
     assert orch.cancel(run_id) is False  # already finished
     actions = [e.action for e in orch.runtime.history.audit_log(run_id=run_id)]
     assert AuditAction.CANCEL_REQUESTED in actions
@@ -138,8 +161,10 @@ def test_cancel_stops_tasks_not_yet_started(orch: Orchestrator) -> None:
 
 def test_each_task_runs_on_its_module_queue_and_history_is_complete(orch: Orchestrator) -> None:
     modules = list(Module)
-    chain = build_chain([step_task(f"t{i}", m) for i, m in enumerate(modules)],
-                        [(f"t{i}", f"t{i + 1}") for i in range(len(modules) - 1)])
+    chain = build_chain(
+        [step_task(f"t{i}", m) for i, m in enumerate(modules)],
+        [(f"t{i}", f"t{i + 1}") for i in range(len(modules) - 1)],
+    )
     run_id = orch.submit(chain)
     result = orch.wait(run_id, timeout_s=TIMEOUT_S)
     assert result.status is RunStatus.COMPLETED
@@ -166,21 +191,31 @@ def test_each_task_runs_on_its_module_queue_and_history_is_complete(orch: Orches
 
 def test_permission_refusal_is_a_permission_denied_failure(orch: Orchestrator) -> None:
     # guest is a viewer: monitor_health yes, backup_state no
-    chain = build_chain([], [])  if False else None  # noqa: F841 -- keep mypy quiet
+    chain = build_chain([], []) if False else None
     from orchestrator.models import AITask, TaskChain, UserGoal
 
-    chain = TaskChain(goal=UserGoal(description="guest backup"), tasks=[
-        AITask(id="health", type="monitor_health", module="system",
-               parameters={"checks": ["redis"]}),
-        AITask(id="backup", type="backup_state", module="system"),
-    ])
+    chain = TaskChain(
+        goal=UserGoal(description="guest backup"),
+        tasks=[
+            AITask(
+                id="health",
+                type="monitor_health",
+                module="system",
+                parameters={"checks": ["redis"]},
+            ),
+            AITask(id="backup", type="backup_state", module="system"),
+        ],
+    )
     run_id = orch.submit(chain, user="guest")
     result = orch.wait(run_id, timeout_s=TIMEOUT_S, user="guest")
     assert result.status is RunStatus.PARTIAL
     (failure,) = result.failed_tasks
     assert failure.task_id == "backup" and failure.error.type is ErrorType.PERMISSION_DENIED
-    refused = [e for e in orch.runtime.history.audit_log(run_id=run_id)
-               if e.action is AuditAction.TASK_REFUSED]
+    refused = [
+        e
+        for e in orch.runtime.history.audit_log(run_id=run_id)
+        if e.action is AuditAction.TASK_REFUSED
+    ]
     assert [e.task_id for e in refused] == ["backup"] and refused[0].user_id == "guest"
 
 
@@ -211,12 +246,21 @@ def test_invalid_chain_never_reaches_the_broker(orch: Orchestrator, redis_url: s
 def test_health_and_backup_are_real(orch: Orchestrator) -> None:
     from orchestrator.models import AITask, TaskChain, UserGoal
 
-    chain = TaskChain(goal=UserGoal(description="health then backup"), tasks=[
-        AITask(id="health", type="monitor_health", module="system"),
-        AITask(id="backup", type="backup_state", module="system"),
-    ], dependencies=[])
-    chain = chain.model_copy(update={"dependencies": build_chain(
-        [step_task("health"), step_task("backup")], [("health", "backup")]).dependencies})
+    chain = TaskChain(
+        goal=UserGoal(description="health then backup"),
+        tasks=[
+            AITask(id="health", type="monitor_health", module="system"),
+            AITask(id="backup", type="backup_state", module="system"),
+        ],
+        dependencies=[],
+    )
+    chain = chain.model_copy(
+        update={
+            "dependencies": build_chain(
+                [step_task("health"), step_task("backup")], [("health", "backup")]
+            ).dependencies
+        }
+    )
     run_id = orch.submit(chain)
     result = orch.wait(run_id, timeout_s=TIMEOUT_S)
     assert result.status is RunStatus.COMPLETED, result.failed_tasks

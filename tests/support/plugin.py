@@ -14,7 +14,7 @@ from pydantic import Field
 from orchestrator.models import Module
 from orchestrator.models.base import StrictModel
 from tasks.context import HandlerContext
-from tasks.errors import TaskError
+from tasks.errors import HandlerError
 from tasks.registry import Inputs, TaskRegistry
 
 #: Task type per module: each runs on its module's queue.
@@ -40,7 +40,7 @@ class StepOutput(StrictModel):
     finished_at: datetime
 
 
-class InjectedFailure(TaskError):
+class InjectedFailureError(HandlerError):
     """A failure the test asked for."""
 
 
@@ -49,13 +49,19 @@ def step(params: StepParams, inputs: Inputs, ctx: HandlerContext) -> StepOutput:
     if params.sleep_ms:
         time.sleep(params.sleep_ms / 1000)
     if params.fail:
-        raise InjectedFailure(f"injected failure in {ctx.task_id}")
-    return StepOutput(value=params.value, task_id=ctx.task_id, inputs=inputs,
-                      started_at=started, finished_at=datetime.now(UTC))
+        raise InjectedFailureError(f"injected failure in {ctx.task_id}")
+    return StepOutput(
+        value=params.value,
+        task_id=ctx.task_id,
+        inputs=inputs,
+        started_at=started,
+        finished_at=datetime.now(UTC),
+    )
 
 
 def register(registry: TaskRegistry) -> None:
     for module, task_type in STEP_TYPES.items():
         if task_type not in registry:
-            registry.register(task_type, module=module, params=StepParams, handler=step,
-                              expected_duration_ms=10)
+            registry.register(
+                task_type, module=module, params=StepParams, handler=step, expected_duration_ms=10
+            )

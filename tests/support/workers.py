@@ -24,14 +24,33 @@ def settings_env(settings_env_vars: Mapping[str, str]) -> dict[str, str]:
     env.update(settings_env_vars)
     env["ORCH_PLUGINS"] = f'["{PLUGIN}"]'
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(
-        os.pathsep)
+        os.pathsep
+    )
     return env
 
 
 def worker_argv(queue: str, *, pool: str = "prefork", concurrency: int = 2) -> list[str]:
-    return [sys.executable, "-m", "celery", "-A", "orchestrator", "worker", "-Q", queue,
-            "-n", f"{queue}@%h", "-P", pool, "-c", str(concurrency), "-E",
-            "--loglevel", "WARNING", "--without-mingle", "--without-gossip"]
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "orchestrator",
+        "worker",
+        "-Q",
+        queue,
+        "-n",
+        f"{queue}@%h",
+        "-P",
+        pool,
+        "-c",
+        str(concurrency),
+        "-E",
+        "--loglevel",
+        "WARNING",
+        "--without-mingle",
+        "--without-gossip",
+    ]
 
 
 def wait_for_workers(app: Celery, queues: tuple[str, ...], timeout_s: float = 90.0) -> None:
@@ -48,9 +67,12 @@ def wait_for_workers(app: Celery, queues: tuple[str, ...], timeout_s: float = 90
 
 
 @contextmanager
-def worker_processes(app: Celery, env_vars: Mapping[str, str],
-                     queues: tuple[str, ...] = MODULE_QUEUES,
-                     log_dir: Path | None = None) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
+def worker_processes(
+    app: Celery,
+    env_vars: Mapping[str, str],
+    queues: tuple[str, ...] = MODULE_QUEUES,
+    log_dir: Path | None = None,
+) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """One ``celery worker`` process per queue, stopped (TERM, then KILL) on exit."""
     env = settings_env(env_vars)
     procs: dict[str, subprocess.Popen[bytes]] = {}
@@ -60,8 +82,9 @@ def worker_processes(app: Celery, env_vars: Mapping[str, str],
             log = open(log_dir / f"{queue}.log", "wb") if log_dir else subprocess.DEVNULL  # noqa: SIM115
             if log_dir:
                 logs.append(log)
-            procs[queue] = subprocess.Popen(worker_argv(queue), env=env, cwd=REPO_ROOT,
-                                            stdout=log, stderr=subprocess.STDOUT)
+            procs[queue] = subprocess.Popen(
+                worker_argv(queue), env=env, cwd=REPO_ROOT, stdout=log, stderr=subprocess.STDOUT
+            )
         wait_for_workers(app, queues)
         yield procs
     finally:

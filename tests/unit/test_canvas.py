@@ -27,12 +27,21 @@ USER = "alice"
 #: One valid task of each module, by module.
 SAMPLES: dict[str, dict[str, Any]] = {
     "system": {"type": "monitor_health", "module": "system"},
-    "portfolio": {"type": "analyze_portfolio", "module": "portfolio",
-                  "parameters": {"portfolio_id": "p1"}},
-    "ai-assistant": {"type": "research_topic", "module": "ai-assistant",
-                     "parameters": {"topics": ["rates"]}},
-    "workspace": {"type": "file_operation", "module": "workspace",
-                  "parameters": {"operation": "read", "path": "README.md"}},
+    "portfolio": {
+        "type": "analyze_portfolio",
+        "module": "portfolio",
+        "parameters": {"portfolio_id": "p1"},
+    },
+    "ai-assistant": {
+        "type": "research_topic",
+        "module": "ai-assistant",
+        "parameters": {"topics": ["rates"]},
+    },
+    "workspace": {
+        "type": "file_operation",
+        "module": "workspace",
+        "parameters": {"operation": "read", "path": "README.md"},
+    },
 }
 
 
@@ -51,8 +60,9 @@ def make_chain(tasks: list[AITask], edges: list[tuple[str, str]]) -> TaskChain:
 
 def compile_(task_chain: TaskChain, **kwargs: Any) -> tuple[CompiledRun, Graph]:
     graph = validate_chain(task_chain, REGISTRY)
-    compiled = compile_chain(APP, task_chain, graph, REGISTRY, run_id=kwargs.pop("run_id", RUN),
-                             user_id=USER, **kwargs)
+    compiled = compile_chain(
+        APP, task_chain, graph, REGISTRY, run_id=kwargs.pop("run_id", RUN), user_id=USER, **kwargs
+    )
     return compiled, graph
 
 
@@ -91,15 +101,16 @@ def short_id(node: Signature, run_id: str = RUN) -> str:
     celery_id = node.options["task_id"]
     prefix = f"{run_id}:"
     assert celery_id.startswith(prefix), celery_id
-    return celery_id[len(prefix):]
+    return celery_id[len(prefix) :]
 
 
 def is_barrier(task_id: str) -> bool:
     return task_id.startswith("__join_")
 
 
-def finished_before(node: Any, before: frozenset[str], pre: dict[str, list[frozenset[str]]],
-                    run_id: str = RUN) -> frozenset[str]:
+def finished_before(
+    node: Any, before: frozenset[str], pre: dict[str, list[frozenset[str]]], run_id: str = RUN
+) -> frozenset[str]:
     """Structural interpretation: what has finished once ``node`` has, given ``before``.
 
     A chain runs its steps in order; a group or chord header runs its members side by side
@@ -163,8 +174,12 @@ def assert_safe_shape(compiled: CompiledRun) -> None:
 
 def diamond() -> TaskChain:
     return make_chain(
-        [task("a", "portfolio"), task("b", "ai-assistant"), task("c", "workspace"),
-         task("d", "system")],
+        [
+            task("a", "portfolio"),
+            task("b", "ai-assistant"),
+            task("c", "workspace"),
+            task("d", "system"),
+        ],
         [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d")],
     )
 
@@ -187,10 +202,12 @@ def test_two_runs_of_the_same_chain_share_no_celery_id() -> None:
 def test_leaf_signatures_carry_ids_only_and_route_to_the_module_queue() -> None:
     compiled, _ = compile_(diamond())
     by_id = {short_id(n): n for n in walk(compiled.signature) if is_leaf(n)}
-    expected = {"a": ("portfolio", "analyze_portfolio"),
-                "b": ("assistant", "research_topic"),
-                "c": ("workspace", "file_operation"),
-                "d": ("system", "monitor_health")}
+    expected = {
+        "a": ("portfolio", "analyze_portfolio"),
+        "b": ("assistant", "research_topic"),
+        "c": ("workspace", "file_operation"),
+        "d": ("system", "monitor_health"),
+    }
     for task_id, (queue, task_type) in expected.items():
         leaf = by_id[task_id]
         assert leaf.immutable, task_id
@@ -202,8 +219,7 @@ def test_leaf_signatures_carry_ids_only_and_route_to_the_module_queue() -> None:
 
 
 def test_time_limits_come_from_the_task_timeout_plus_grace() -> None:
-    tc = make_chain([task("fast", timeout_s=12.5), task("slow", timeout_s=900)],
-                    [("fast", "slow")])
+    tc = make_chain([task("fast", timeout_s=12.5), task("slow", timeout_s=900)], [("fast", "slow")])
     compiled, _ = compile_(tc, time_limit_grace_s=7)
     by_id = {short_id(n): n for n in walk(compiled.signature) if is_leaf(n)}
     assert by_id["fast"].options["soft_time_limit"] == 12.5
@@ -248,13 +264,17 @@ def test_diamond_joins_with_an_explicit_chord() -> None:
     assert len(chords) == 1
     assert sorted(short_id(m) for m in header_of(chords[0])) == ["b", "c"]
     pre = interpret(compiled)
-    assert pre == {"a": frozenset(), "b": frozenset("a"), "c": frozenset("a"),
-                   "d": frozenset("abc"), FINALIZE_ID: frozenset("abcd")}
+    assert pre == {
+        "a": frozenset(),
+        "b": frozenset("a"),
+        "c": frozenset("a"),
+        "d": frozenset("abc"),
+        FINALIZE_ID: frozenset("abcd"),
+    }
 
 
 def test_trailing_parallel_part_joins_on_a_barrier_before_finalize() -> None:
-    compiled, _ = compile_(make_chain([task("a"), task("b"), task("c")], [("a", "b"),
-                                                                          ("a", "c")]))
+    compiled, _ = compile_(make_chain([task("a"), task("b"), task("c")], [("a", "b"), ("a", "c")]))
     assert_safe_shape(compiled)
     pre = interpret(compiled)
     assert pre[FINALIZE_ID] == frozenset("abc")
@@ -263,8 +283,7 @@ def test_trailing_parallel_part_joins_on_a_barrier_before_finalize() -> None:
 
 def test_back_to_back_parallel_parts_use_a_join_barrier() -> None:
     # (a | b) -> (c | d): every one of c, d waits for both a and b
-    tc = make_chain([task(t) for t in "abcd"],
-                    [("a", "c"), ("a", "d"), ("b", "c"), ("b", "d")])
+    tc = make_chain([task(t) for t in "abcd"], [("a", "c"), ("a", "d"), ("b", "c"), ("b", "d")])
     compiled, _ = compile_(tc)
     assert_safe_shape(compiled)
     joins = [n for n in walk(compiled.signature) if is_leaf(n) and n.task == JOIN_TASK]
@@ -279,8 +298,9 @@ def test_back_to_back_parallel_parts_use_a_join_barrier() -> None:
 
 def test_parallel_branches_that_are_chains_stay_chains_in_the_header() -> None:
     # a -> (b -> c | d) -> e
-    tc = make_chain([task(t) for t in "abcde"],
-                    [("a", "b"), ("b", "c"), ("a", "d"), ("c", "e"), ("d", "e")])
+    tc = make_chain(
+        [task(t) for t in "abcde"], [("a", "b"), ("b", "c"), ("a", "d"), ("c", "e"), ("d", "e")]
+    )
     compiled, _ = compile_(tc)
     assert_safe_shape(compiled)
     pre = interpret(compiled)
@@ -301,10 +321,15 @@ def test_n_shape_compiles_with_the_added_edge_and_no_lost_dependency() -> None:
 
 
 def test_spec_example_1_shape_compiles() -> None:
-    tc = make_chain([task("task_001", "portfolio"), task("task_002", "workspace"),
-                     task("task_003", "workspace"), task("task_004", "system")],
-                    [("task_001", "task_003"), ("task_002", "task_003"),
-                     ("task_003", "task_004")])
+    tc = make_chain(
+        [
+            task("task_001", "portfolio"),
+            task("task_002", "workspace"),
+            task("task_003", "workspace"),
+            task("task_004", "system"),
+        ],
+        [("task_001", "task_003"), ("task_002", "task_003"), ("task_003", "task_004")],
+    )
     compiled, _ = compile_(tc)
     assert_safe_shape(compiled)
     pre = interpret(compiled)
@@ -323,8 +348,9 @@ def random_chains(draw: st.DrawFn) -> TaskChain:
     names = [f"t{i:02d}" for i in range(n)]
     pairs = list(combinations(range(n), 2))
     density = draw(st.sampled_from([0.1, 0.25, 0.5, 0.8]))
-    chosen = draw(st.lists(st.floats(min_value=0, max_value=1), min_size=len(pairs),
-                           max_size=len(pairs)))
+    chosen = draw(
+        st.lists(st.floats(min_value=0, max_value=1), min_size=len(pairs), max_size=len(pairs))
+    )
     edges = [(names[i], names[j]) for (i, j), x in zip(pairs, chosen, strict=True) if x < density]
     modules = list(SAMPLES)
     tasks = [task(name, modules[i % len(modules)]) for i, name in enumerate(names)]
@@ -342,7 +368,8 @@ def test_compiled_canvas_never_starts_a_task_before_its_dependencies(tc: TaskCha
     # every task exactly once (interpret checks once), none missing, nothing unknown
     assert {t for t in pre if not is_barrier(t)} == task_ids | {FINALIZE_ID}
     assert Counter(compiled.celery_ids) == Counter(
-        n.options["task_id"] for n in walk(compiled.signature) if is_leaf(n))
+        n.options["task_id"] for n in walk(compiled.signature) if is_leaf(n)
+    )
 
     # no task starts before all its dependencies (transitively) have finished
     for task_id in task_ids:
@@ -354,9 +381,10 @@ def test_compiled_canvas_never_starts_a_task_before_its_dependencies(tc: TaskCha
     assert short_id(last_step(compiled.signature)) == FINALIZE_ID
 
     # and a task waits for nothing beyond its dependencies and the visible added edges
-    widened = Graph.build([t.id for t in tc.tasks],
-                          [*((d.from_task, d.to_task) for d in tc.dependencies),
-                           *compiled.decomposition.added_edges])
+    widened = Graph.build(
+        [t.id for t in tc.tasks],
+        [*((d.from_task, d.to_task) for d in tc.dependencies), *compiled.decomposition.added_edges],
+    )
     for task_id in task_ids:
         assert pre[task_id] == frozenset(widened.ancestors(task_id))
 
@@ -374,9 +402,10 @@ def test_every_leaf_is_immutable_and_has_time_limits(grace: int) -> None:
 def test_canvas_survives_serialisation_with_the_same_order() -> None:
     from kombu.utils.json import dumps, loads
 
-    tc = make_chain([task(t) for t in "abcdefg"],
-                    [("a", "c"), ("b", "c"), ("c", "d"), ("c", "e"), ("d", "f"), ("e", "f"),
-                     ("a", "g")])
+    tc = make_chain(
+        [task(t) for t in "abcdefg"],
+        [("a", "c"), ("b", "c"), ("c", "d"), ("c", "e"), ("d", "f"), ("e", "f"), ("a", "g")],
+    )
     compiled, _ = compile_(tc)
     wire = Signature.from_dict(loads(dumps(compiled.signature)), app=APP)
     again = CompiledRun(signature=wire, decomposition=compiled.decomposition)

@@ -32,33 +32,54 @@ SUBMITTED = datetime(2030, 1, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def task(task_id: str, **fields: Any) -> AITask:
-    return AITask.model_validate({"type": "monitor_health", "module": "system", **fields,
-                                  "id": task_id})
+    return AITask.model_validate(
+        {"type": "monitor_health", "module": "system", **fields, "id": task_id}
+    )
 
 
 def make_chain(tasks: list[AITask], edges: list[tuple[str, str, str]]) -> TaskChain:
     return TaskChain(
-        id="chain_rules", goal=UserGoal(description="rules"), tasks=tasks,
-        dependencies=[TaskDependency.model_validate({"from": a, "to": b, "type": t})
-                      for a, b, t in edges],
+        id="chain_rules",
+        goal=UserGoal(description="rules"),
+        tasks=tasks,
+        dependencies=[
+            TaskDependency.model_validate({"from": a, "to": b, "type": t}) for a, b, t in edges
+        ],
     )
 
 
 def status(task_id: str, state: TaskState, **fields: Any) -> TaskStatus:
-    return TaskStatus(task_id=task_id, type="monitor_health", module="system", state=state,
-                      **fields)
+    return TaskStatus(
+        task_id=task_id, type="monitor_health", module="system", state=state, **fields
+    )
 
 
 # a -> c (data_flow), b -> c (prerequisite); x is unrelated
-CHAIN = make_chain([task("a"), task("b"), task("c"), task("x")],
-                   [("a", "c", "data_flow"), ("b", "c", "prerequisite")])
+CHAIN = make_chain(
+    [task("a"), task("b"), task("c"), task("x")],
+    [("a", "c", "data_flow"), ("b", "c", "prerequisite")],
+)
 BOTH_DONE = {"a": status("a", TaskState.SUCCEEDED), "b": status("b", TaskState.SUCCEEDED)}
 
 
-def decide(task_id: str, states: dict[str, TaskStatus], *, cancel: bool = False,
-           abort: str | None = None, permitted: bool = True, chain: TaskChain = CHAIN):
-    return decide_start(chain.task(task_id), chain, states, cancel_requested=cancel,
-                        abort_reason=abort, permitted=permitted, user_id=USER)
+def decide(
+    task_id: str,
+    states: dict[str, TaskStatus],
+    *,
+    cancel: bool = False,
+    abort: str | None = None,
+    permitted: bool = True,
+    chain: TaskChain = CHAIN,
+):
+    return decide_start(
+        chain.task(task_id),
+        chain,
+        states,
+        cancel_requested=cancel,
+        abort_reason=abort,
+        permitted=permitted,
+        user_id=USER,
+    )
 
 
 # --- decide_start ------------------------------------------------------------------------------
@@ -94,8 +115,11 @@ def test_aborted_run_skips_with_the_abort_reason() -> None:
 
 @pytest.mark.parametrize(
     ("upstream_state", "words"),
-    [(TaskState.FAILED, "failed"), (TaskState.SKIPPED, "skipped"),
-     (TaskState.CANCELLED, "cancelled")],
+    [
+        (TaskState.FAILED, "failed"),
+        (TaskState.SKIPPED, "skipped"),
+        (TaskState.CANCELLED, "cancelled"),
+    ],
 )
 def test_task_whose_upstream_did_not_succeed_is_skipped_naming_it(
     upstream_state: TaskState, words: str
@@ -135,15 +159,18 @@ def test_skip_for_failed_upstream_comes_before_permission() -> None:
 
 
 def test_unmet_output_precondition_skips() -> None:
-    checker = task("check", preconditions=[{"kind": "output_present", "task_id": "x",
-                                            "description": "health report"}])
+    checker = task(
+        "check",
+        preconditions=[{"kind": "output_present", "task_id": "x", "description": "health report"}],
+    )
     chain = make_chain([task("x"), checker], [])
     decision = decide("check", {"x": status("x", TaskState.FAILED)}, chain=chain)
     assert decision.verdict is Verdict.SKIP
     assert "x" in decision.reason
     assert "health report" in decision.reason
-    assert decide("check", {"x": status("x", TaskState.SUCCEEDED)},
-                  chain=chain).verdict is Verdict.RUN
+    assert (
+        decide("check", {"x": status("x", TaskState.SUCCEEDED)}, chain=chain).verdict is Verdict.RUN
+    )
 
 
 def test_critical_precondition_marks_a_task_as_aborting_the_run() -> None:
@@ -153,9 +180,10 @@ def test_critical_precondition_marks_a_task_as_aborting_the_run() -> None:
 
 
 def test_inputs_come_only_from_data_flow_and_validation_edges() -> None:
-    chain = make_chain([task("a"), task("b"), task("v"), task("c")],
-                       [("a", "c", "data_flow"), ("b", "c", "prerequisite"),
-                        ("v", "c", "validation")])
+    chain = make_chain(
+        [task("a"), task("b"), task("v"), task("c")],
+        [("a", "c", "data_flow"), ("b", "c", "prerequisite"), ("v", "c", "validation")],
+    )
     assert sorted(parents_of(chain, "c")) == ["a", "b", "v"]
     assert sorted(input_sources(chain, "c")) == ["a", "v"]
 
@@ -173,24 +201,35 @@ def test_inputs_come_only_from_data_flow_and_validation_edges() -> None:
         (3, 0, True, RunStatus.CANCELLED),
     ],
 )
-def test_run_status_rule(results: int, failures: int, cancelled: bool,
-                         expected: RunStatus) -> None:
+def test_run_status_rule(results: int, failures: int, cancelled: bool, expected: RunStatus) -> None:
     assert run_status(results, failures, cancelled=cancelled) is expected
 
 
 # --- summarize_run -------------------------------------------------------------------------------
 
 
-def summarize(states: dict[str, TaskStatus], outputs: dict[str, Any] | None = None, *,
-              cancel: bool = False, chain: TaskChain = CHAIN):
-    return summarize_run(chain, "run_1", states, outputs or {}, cancel_requested=cancel,
-                         submitted_at=SUBMITTED,
-                         finished_at=SUBMITTED + timedelta(seconds=2, milliseconds=500))
+def summarize(
+    states: dict[str, TaskStatus],
+    outputs: dict[str, Any] | None = None,
+    *,
+    cancel: bool = False,
+    chain: TaskChain = CHAIN,
+):
+    return summarize_run(
+        chain,
+        "run_1",
+        states,
+        outputs or {},
+        cancel_requested=cancel,
+        submitted_at=SUBMITTED,
+        finished_at=SUBMITTED + timedelta(seconds=2, milliseconds=500),
+    )
 
 
 def all_succeeded() -> dict[str, TaskStatus]:
-    return {t: status(t, TaskState.SUCCEEDED, duration_ms=10.0 * (i + 1))
-            for i, t in enumerate("abcx")}
+    return {
+        t: status(t, TaskState.SUCCEEDED, duration_ms=10.0 * (i + 1)) for i, t in enumerate("abcx")
+    }
 
 
 def test_all_succeeded_is_completed_with_outputs() -> None:
@@ -223,8 +262,7 @@ def test_some_failed_some_succeeded_is_partial_with_skips_explained() -> None:
     }
     result = summarize(states, {"b": {"ok": 1}, "x": {"ok": 2}})
     assert result.status is RunStatus.PARTIAL
-    assert {r.task_id: r.output for r in result.completed_tasks} == {"b": {"ok": 1},
-                                                                      "x": {"ok": 2}}
+    assert {r.task_id: r.output for r in result.completed_tasks} == {"b": {"ok": 1}, "x": {"ok": 2}}
     failures = {f.task_id: f for f in result.failed_tasks}
     assert set(failures) == {"a", "c"}
     assert failures["a"].final_status is FailureStatus.FAILED
@@ -237,13 +275,16 @@ def test_some_failed_some_succeeded_is_partial_with_skips_explained() -> None:
 def test_nothing_succeeded_is_failed() -> None:
     reason = "upstream task a failed"
     states = {
-        "a": status("a", TaskState.FAILED,
-                    error=TaskError(type=ErrorType.TASK_TIMEOUT, message="too slow")),
-        "b": status("b", TaskState.FAILED,
-                    error=TaskError(type=ErrorType.INVALID_INPUT, message="bad")),
+        "a": status(
+            "a", TaskState.FAILED, error=TaskError(type=ErrorType.TASK_TIMEOUT, message="too slow")
+        ),
+        "b": status(
+            "b", TaskState.FAILED, error=TaskError(type=ErrorType.INVALID_INPUT, message="bad")
+        ),
         "c": status("c", TaskState.SKIPPED, error=skip_error(reason), reason=reason),
-        "x": status("x", TaskState.FAILED,
-                    error=TaskError(type=ErrorType.SERVICE_DOWN, message="down")),
+        "x": status(
+            "x", TaskState.FAILED, error=TaskError(type=ErrorType.SERVICE_DOWN, message="down")
+        ),
     }
     result = summarize(states)
     assert result.status is RunStatus.FAILED
@@ -274,8 +315,11 @@ def test_cancel_requested_after_everything_finished_keeps_the_real_outcome() -> 
 
 
 def test_task_that_never_finished_is_reported_not_dropped() -> None:
-    states = {"a": status("a", TaskState.SUCCEEDED), "b": status("b", TaskState.SUCCEEDED),
-              "c": status("c", TaskState.RUNNING)}  # x has no state at all
+    states = {
+        "a": status("a", TaskState.SUCCEEDED),
+        "b": status("b", TaskState.SUCCEEDED),
+        "c": status("c", TaskState.RUNNING),
+    }  # x has no state at all
     result = summarize(states)
     assert result.status is RunStatus.PARTIAL
     failures = {f.task_id: f for f in result.failed_tasks}
@@ -310,8 +354,7 @@ def _validation_error() -> ValidationError:
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
-def test_exceptions_map_to_the_spec_error_types(exc: BaseException,
-                                                expected: ErrorType) -> None:
+def test_exceptions_map_to_the_spec_error_types(exc: BaseException, expected: ErrorType) -> None:
     assert classify_exception(exc) is expected
     assert to_task_error(exc).type is expected
 

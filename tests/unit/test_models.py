@@ -122,8 +122,7 @@ def test_dependency_type_is_an_enum() -> None:
 
 
 def test_dependency_json_uses_from_and_to() -> None:
-    dep = TaskDependency.model_validate({"from": "task_001", "to": "task_003",
-                                         "type": "data_flow"})
+    dep = TaskDependency.model_validate({"from": "task_001", "to": "task_003", "type": "data_flow"})
     assert (dep.from_task, dep.to_task) == ("task_001", "task_003")
     dumped = json.loads(dep.model_dump_json(by_alias=True))
     assert dumped == {"from": "task_001", "to": "task_003", "type": "data_flow"}
@@ -194,8 +193,11 @@ def test_output_ref_rejects_unknown_parts_and_missing_task_ids(bad: str) -> None
 
 def test_output_refs_are_found_inside_validated_parameters() -> None:
     params = PARAMS_OF[TaskType.ANALYZE_CONTEXT].model_validate(
-        {"analysis_type": "report_requirements", "portfolio_data": "task_001_results",
-         "market_data": "task_002_results"}
+        {
+            "analysis_type": "report_requirements",
+            "portfolio_data": "task_001_results",
+            "market_data": "task_002_results",
+        }
     )
     assert sorted(r.task_id for r in output_refs(params)) == ["task_001", "task_002"]
 
@@ -216,21 +218,35 @@ def _sample_chain() -> TaskChain:
         description="Create a new trading bot for my portfolio",
         priority=Priority.HIGH,
         deadline=datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC),
-        context=GoalContext(portfolio_id="portfolio_123",
-                            user_preferences={"language": "typescript", "tags": ["a", "b"]}),
+        context=GoalContext(
+            portfolio_id="portfolio_123",
+            user_preferences={"language": "typescript", "tags": ["a", "b"]},
+        ),
         constraints=GoalConstraints(max_execution_time_s=600, risk_tolerance=RiskLevel.LOW),
     )
     return TaskChain(
         id="chain_001",
         goal=goal,
         tasks=[
-            AITask(id="task_001", type="analyze_portfolio", module="portfolio",
-                   parameters={"portfolio_id": "portfolio_123", "analysis_depth": "detailed"}),
-            AITask(id="task_002", type="fetch_quotes", module="portfolio", timeout_s=12.5,
-                   parameters={"symbols": ["AAPL"], "nested": {"x": [1, 2.5, None]}}),
+            AITask(
+                id="task_001",
+                type="analyze_portfolio",
+                module="portfolio",
+                parameters={"portfolio_id": "portfolio_123", "analysis_depth": "detailed"},
+            ),
+            AITask(
+                id="task_002",
+                type="fetch_quotes",
+                module="portfolio",
+                timeout_s=12.5,
+                parameters={"symbols": ["AAPL"], "nested": {"x": [1, 2.5, None]}},
+            ),
         ],
-        dependencies=[TaskDependency.model_validate(
-            {"from": "task_001", "to": "task_002", "type": "data_flow"})],
+        dependencies=[
+            TaskDependency.model_validate(
+                {"from": "task_001", "to": "task_002", "type": "data_flow"}
+            )
+        ],
         estimated_duration_ms=300_000,
         confidence_score=0.85,
     )

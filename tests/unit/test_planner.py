@@ -76,8 +76,9 @@ def shape(chain: TaskChain) -> list[tuple[str, str, str]]:
 
 def test_trading_bot_is_the_spec_example(planner: TemplatePlanner) -> None:
     chain = planner.create_task_chain(
-        UserGoal(id="goal_001", description=TRADING_GOAL, priority=Priority.HIGH,
-                 context=SPEC1_CONTEXT)
+        UserGoal(
+            id="goal_001", description=TRADING_GOAL, priority=Priority.HIGH, context=SPEC1_CONTEXT
+        )
     )
     assert shape(chain) == [
         ("task_001", "analyze_portfolio", "portfolio"),
@@ -196,10 +197,14 @@ def test_report_generator_is_the_spec_complex_example(planner: TemplatePlanner) 
             "Review how my investments performed and build a tool that generates custom reports",
             "portfolio_report_generator",
         ),
-        ("Evaluate my portfolio's returns and develop a report generator",
-         "portfolio_report_generator"),
-        ("Assess my holdings' performance and make an app producing PDF reports",
-         "portfolio_report_generator"),
+        (
+            "Evaluate my portfolio's returns and develop a report generator",
+            "portfolio_report_generator",
+        ),
+        (
+            "Assess my holdings' performance and make an app producing PDF reports",
+            "portfolio_report_generator",
+        ),
         ("Check system health and back up my workspace state", "system_health_backup"),
         ("Check system health and back up my state", "system_health_backup"),
         ("Check the health of the system", "system_health_check"),
@@ -227,8 +232,12 @@ def test_every_template_example_plans_its_own_workflow(planner: TemplatePlanner)
 def test_normalise_stems_plurals_and_verb_forms() -> None:
     assert normalise("Trading bots") == normalise("trade bot")
     assert normalise("created reports") == normalise("create report")
-    assert normalise("Analyzing my portfolio's summaries") == ["analyz", "my", "portfolio",
-                                                               "summary"]
+    assert normalise("Analyzing my portfolio's summaries") == [
+        "analyz",
+        "my",
+        "portfolio",
+        "summary",
+    ]
 
 
 @pytest.mark.parametrize("text", ["bake a chocolate cake", "Rebalance my portfolio", "hello"])
@@ -248,8 +257,12 @@ def test_unmatched_goal_lists_the_workflows(planner: TemplatePlanner, text: str)
 @pytest.mark.parametrize(
     ("prefs", "template", "file_type", "runtime"),
     [
-        ({"language": "typescript", "framework": "node"}, "nodejs-trading-bot", "typescript",
-         "Node.js"),
+        (
+            {"language": "typescript", "framework": "node"},
+            "nodejs-trading-bot",
+            "typescript",
+            "Node.js",
+        ),
         ({"framework": "node"}, "nodejs-trading-bot", "typescript", "Node.js"),
         ({"language": "javascript"}, "nodejs-trading-bot", "javascript", "Node.js"),
         ({"language": "python"}, "python-trading-bot", "python", "Python"),
@@ -295,10 +308,15 @@ def test_demo_goal_needs_no_ids(planner: TemplatePlanner) -> None:
 
 def test_preference_choices_fill_typed_values(planner: TemplatePlanner) -> None:
     ctx = GoalContext(portfolio_id="p1", user_preferences={"alert_sensitivity": "high"})
-    rules = plan(planner, "Set up alerts for big moves in my portfolio", ctx).task(
-        "task_002").parameters["rules"]
-    assert rules == [{"kind": "percent_move", "threshold": 2.5},
-                     {"kind": "drawdown", "threshold": 5.0}]
+    rules = (
+        plan(planner, "Set up alerts for big moves in my portfolio", ctx)
+        .task("task_002")
+        .parameters["rules"]
+    )
+    assert rules == [
+        {"kind": "percent_move", "threshold": 2.5},
+        {"kind": "drawdown", "threshold": 5.0},
+    ]
     report = plan(planner, "Generate a performance report for my portfolio", SPEC2_CONTEXT)
     assert report.task("task_002").parameters["formats"] == ["pdf"]
 
@@ -335,8 +353,9 @@ def test_estimates_are_the_critical_path_and_differ(
     # 8s -> research 15s -> context 5s -> project 4s -> code 20s -> validate 30s
     assert report.estimated_duration_ms == 82_000
     for chain in (bot, report):
-        graph = Graph.build([t.id for t in chain.tasks],
-                            [(d.from_task, d.to_task) for d in chain.dependencies])
+        graph = Graph.build(
+            [t.id for t in chain.tasks], [(d.from_task, d.to_task) for d in chain.dependencies]
+        )
         durations = {t.id: registry.get(str(t.type)).expected_duration_ms for t in chain.tasks}
         assert chain.estimated_duration_ms == graph.critical_path_ms(durations)
     assert 0 < report.confidence_score < bot.confidence_score < 1
@@ -364,9 +383,11 @@ def test_optimize_drops_implied_prerequisites_only(
     extra = chain.model_copy(deep=True)
     extra.dependencies += [
         TaskDependency.model_validate({"from": a, "to": b, "type": t})
-        for a, b, t in [("task_001", "task_004", "prerequisite"),
-                        ("task_002", "task_006", "prerequisite"),
-                        ("task_001", "task_006", "validation")]
+        for a, b, t in [
+            ("task_001", "task_004", "prerequisite"),
+            ("task_002", "task_006", "prerequisite"),
+            ("task_001", "task_006", "validation"),
+        ]
     ]
     optimized = planner.optimize_plan(extra, PlanConstraints())
     assert edges(optimized) == edges(chain) | {("task_001", "task_006", "validation")}
@@ -376,15 +397,19 @@ def test_optimize_drops_implied_prerequisites_only(
 
 def test_optimize_caps_timeouts_and_parallelism(planner: TemplatePlanner) -> None:
     chain = plan(planner, REPORT_GOAL)
-    graph = Graph.build([t.id for t in chain.tasks],
-                        [(d.from_task, d.to_task) for d in chain.dependencies])
+    graph = Graph.build(
+        [t.id for t in chain.tasks], [(d.from_task, d.to_task) for d in chain.dependencies]
+    )
     assert width(graph) == 2
     optimized = planner.optimize_plan(
-        chain, PlanConstraints(max_parallel_tasks=1, max_execution_time_s=120,
-                               risk_tolerance=RiskLevel.LOW)
+        chain,
+        PlanConstraints(
+            max_parallel_tasks=1, max_execution_time_s=120, risk_tolerance=RiskLevel.LOW
+        ),
     )
-    new_graph = Graph.build([t.id for t in optimized.tasks],
-                            [(d.from_task, d.to_task) for d in optimized.dependencies])
+    new_graph = Graph.build(
+        [t.id for t in optimized.tasks], [(d.from_task, d.to_task) for d in optimized.dependencies]
+    )
     assert width(new_graph) == 1
     assert edges(chain) <= edges(optimized)
     assert all(t.timeout_s == 120 for t in optimized.tasks)

@@ -34,7 +34,7 @@ def implied_order(node: SPNode) -> set[Edge]:
         return set().union(*(implied_order(b) for b in node.branches))
     pairs: set[Edge] = set().union(*(implied_order(p) for p in node.parts))
     for i, earlier in enumerate(node.parts):
-        for later in node.parts[i + 1:]:
+        for later in node.parts[i + 1 :]:
             pairs |= {(a, b) for a in leaves(earlier) for b in leaves(later)}
     return pairs
 
@@ -87,8 +87,10 @@ def test_diamond_is_leaf_parallel_leaf() -> None:
 def test_independent_chains_run_in_parallel() -> None:
     result = decompose(graph("abcd", ["ab", "cd"]))
     assert isinstance(result.root, Parallel)
-    assert set(result.root.branches) == {Series((Leaf("a"), Leaf("b"))),
-                                         Series((Leaf("c"), Leaf("d")))}
+    assert set(result.root.branches) == {
+        Series((Leaf("a"), Leaf("b"))),
+        Series((Leaf("c"), Leaf("d"))),
+    }
     assert result.exact
 
 
@@ -100,11 +102,13 @@ def test_independent_tasks_are_one_flat_parallel() -> None:
 def test_fan_out_then_fan_in_of_sub_chains() -> None:
     # a -> (b -> c | d) -> e
     result = decompose(graph("abcde", ["ab", "bc", "ad", "ce", "de"]))
-    assert result.root == Series((
-        Leaf("a"),
-        Parallel((Series((Leaf("b"), Leaf("c"))), Leaf("d"))),
-        Leaf("e"),
-    ))
+    assert result.root == Series(
+        (
+            Leaf("a"),
+            Parallel((Series((Leaf("b"), Leaf("c"))), Leaf("d"))),
+            Leaf("e"),
+        )
+    )
 
 
 def test_n_shape_is_not_exact_and_adds_only_b_before_c() -> None:
@@ -123,8 +127,7 @@ def test_n_shape_is_not_exact_and_adds_only_b_before_c() -> None:
 def test_n_shape_inside_a_larger_dag_keeps_the_rest_exact() -> None:
     # s -> N(A, B, C, D) -> t, plus an unrelated x
     nodes = ["s", "A", "B", "C", "D", "t", "x"]
-    edges = [("s", "A"), ("s", "B"), ("A", "C"), ("A", "D"), ("B", "D"), ("C", "t"),
-             ("D", "t")]
+    edges = [("s", "A"), ("s", "B"), ("A", "C"), ("A", "D"), ("B", "D"), ("C", "t"), ("D", "t")]
     result = decompose(Graph.build(nodes, edges))
     assert result.added_edges == (("B", "C"),)
     assert isinstance(result.root, Parallel)
@@ -177,8 +180,9 @@ def random_dags(draw: st.DrawFn) -> tuple[list[str], list[Edge]]:
     names = [f"t{i}" for i in range(n)]
     pairs = list(combinations(range(n), 2))
     density = draw(st.sampled_from([0.1, 0.25, 0.5, 0.8]))
-    chosen = draw(st.lists(st.floats(min_value=0, max_value=1), min_size=len(pairs),
-                           max_size=len(pairs)))
+    chosen = draw(
+        st.lists(st.floats(min_value=0, max_value=1), min_size=len(pairs), max_size=len(pairs))
+    )
     edges = [(names[i], names[j]) for (i, j), x in zip(pairs, chosen, strict=True) if x < density]
     listing = draw(st.permutations(names))
     return list(listing), edges
@@ -220,8 +224,9 @@ def series_parallel_dags(draw: st.DrawFn) -> tuple[list[str], list[Edge]]:
 
     def build(depth: int) -> tuple[list[str], list[str], list[str], list[Edge]]:
         """(nodes, sources, sinks, edges) of a random series-parallel part."""
-        kind = draw(st.sampled_from(["leaf", "series", "parallel"]) if depth < 3
-                    else st.just("leaf"))
+        kind = draw(
+            st.sampled_from(["leaf", "series", "parallel"]) if depth < 3 else st.just("leaf")
+        )
         if kind == "leaf":
             name = f"n{next(counter)}"
             return [name], [name], [name], []
@@ -229,8 +234,12 @@ def series_parallel_dags(draw: st.DrawFn) -> tuple[list[str], list[Edge]]:
         nodes = [n for p in parts for n in p[0]]
         edges = [e for p in parts for e in p[3]]
         if kind == "parallel":
-            return (nodes, [s for p in parts for s in p[1]], [s for p in parts for s in p[2]],
-                    edges)
+            return (
+                nodes,
+                [s for p in parts for s in p[1]],
+                [s for p in parts for s in p[2]],
+                edges,
+            )
         for earlier, later in pairwise(parts):
             edges += [(a, b) for a in earlier[2] for b in later[1]]
         return nodes, parts[0][1], parts[-1][2], edges

@@ -25,10 +25,15 @@ def dep(src: str, dst: str, kind: str = "prerequisite") -> TaskDependency:
     return TaskDependency.model_validate({"from": src, "to": dst, "type": kind})
 
 
-def chain(tasks: list[AITask], deps: list[TaskDependency] | None = None,
-          chain_id: str = "chain_test") -> TaskChain:
-    return TaskChain(id=chain_id, goal=UserGoal(description="test the validator"),
-                     tasks=tasks, dependencies=deps or [])
+def chain(
+    tasks: list[AITask], deps: list[TaskDependency] | None = None, chain_id: str = "chain_test"
+) -> TaskChain:
+    return TaskChain(
+        id=chain_id,
+        goal=UserGoal(description="test the validator"),
+        tasks=tasks,
+        dependencies=deps or [],
+    )
 
 
 def problems_of(task_chain: TaskChain) -> tuple[list[Problem], str]:
@@ -99,8 +104,9 @@ def test_cycle_names_exactly_the_tasks_on_the_cycle() -> None:
 
 
 def test_module_not_matching_type_is_named() -> None:
-    bad = task("analysis", type="analyze_portfolio", module="system",
-               parameters={"portfolio_id": "p1"})
+    bad = task(
+        "analysis", type="analyze_portfolio", module="system", parameters={"portfolio_id": "p1"}
+    )
     problem, text = only_problem(chain([task("a"), bad]))
     assert problem.task_ids == ("analysis",)
     assert "portfolio" in problem.message
@@ -109,8 +115,12 @@ def test_module_not_matching_type_is_named() -> None:
 
 
 def test_invalid_parameters_are_named_with_each_field() -> None:
-    bad = task("trade", type="execute_trade", module="portfolio",
-               parameters={"symbol": "AAPL", "side": "buy", "quantity": -1})
+    bad = task(
+        "trade",
+        type="execute_trade",
+        module="portfolio",
+        parameters={"symbol": "AAPL", "side": "buy", "quantity": -1},
+    )
     problem, text = only_problem(chain([task("a"), bad]))
     assert problem.task_ids == ("trade",)
     assert "quantity" in problem.message
@@ -142,10 +152,15 @@ def test_custom_type_validates_once_registered() -> None:
         symbols: list[str]
 
     registry = default_registry()
-    registry.register("fetch_quotes", module=registry.get("analyze_portfolio").module,
-                      params=QuotesParams, handler=lambda p, i, c: p)
-    ok = chain([task("q", type="fetch_quotes", module="portfolio",
-                     parameters={"symbols": ["AAPL"]})])
+    registry.register(
+        "fetch_quotes",
+        module=registry.get("analyze_portfolio").module,
+        params=QuotesParams,
+        handler=lambda p, i, c: p,
+    )
+    ok = chain(
+        [task("q", type="fetch_quotes", module="portfolio", parameters={"symbols": ["AAPL"]})]
+    )
     validate_chain(ok, registry)
     with pytest.raises(ChainValidationError) as info:
         validate_chain(chain([task("q", type="fetch_quotes", module="portfolio")]), registry)
@@ -153,10 +168,17 @@ def test_custom_type_validates_once_registered() -> None:
 
 
 def test_output_ref_to_task_not_upstream_names_both_and_suggests_the_dependency() -> None:
-    consumer = task("code", type="generate_code", module="workspace",
-                    parameters={"code_type": "bot", "context_data": "sibling_results"})
-    problem, text = only_problem(chain([task("root"), task("sibling"), consumer],
-                                       [dep("root", "sibling"), dep("root", "code")]))
+    consumer = task(
+        "code",
+        type="generate_code",
+        module="workspace",
+        parameters={"code_type": "bot", "context_data": "sibling_results"},
+    )
+    problem, text = only_problem(
+        chain(
+            [task("root"), task("sibling"), consumer], [dep("root", "sibling"), dep("root", "code")]
+        )
+    )
     assert problem.task_ids == ("code", "sibling")
     assert "not upstream" in problem.message
     assert "add a dependency sibling -> code" in problem.message
@@ -164,22 +186,36 @@ def test_output_ref_to_task_not_upstream_names_both_and_suggests_the_dependency(
 
 
 def test_output_ref_to_downstream_task_is_not_upstream() -> None:
-    consumer = task("code", type="generate_code", module="workspace",
-                    parameters={"code_type": "bot", "context_data": "later_results"})
+    consumer = task(
+        "code",
+        type="generate_code",
+        module="workspace",
+        parameters={"code_type": "bot", "context_data": "later_results"},
+    )
     problem, _ = only_problem(chain([consumer, task("later")], [dep("code", "later")]))
     assert problem.task_ids == ("code", "later")
 
 
 def test_output_ref_to_transitive_ancestor_is_accepted() -> None:
-    consumer = task("code", type="generate_code", module="workspace",
-                    parameters={"code_type": "bot", "context_data": "first_results"})
-    validate_chain(chain([task("first"), task("mid"), consumer],
-                         [dep("first", "mid"), dep("mid", "code")]), REGISTRY)
+    consumer = task(
+        "code",
+        type="generate_code",
+        module="workspace",
+        parameters={"code_type": "bot", "context_data": "first_results"},
+    )
+    validate_chain(
+        chain([task("first"), task("mid"), consumer], [dep("first", "mid"), dep("mid", "code")]),
+        REGISTRY,
+    )
 
 
 def test_output_ref_to_nonexistent_task_is_named() -> None:
-    consumer = task("code", type="generate_code", module="workspace",
-                    parameters={"code_type": "bot", "context_data": "nobody_results"})
+    consumer = task(
+        "code",
+        type="generate_code",
+        module="workspace",
+        parameters={"code_type": "bot", "context_data": "nobody_results"},
+    )
     problem, text = only_problem(chain([task("a"), consumer], [dep("a", "code")]))
     assert problem.task_ids == ("code",)
     assert "no task 'nobody'" in problem.message
@@ -193,26 +229,17 @@ def test_condition_naming_unknown_task_is_named() -> None:
     assert "phantom" in problem.message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: ValidateDataParams.data_source is `Slug | OutputRef`; any '<task>_data' string "
-    "also matches Slug, so it is parsed as a plain str and output_refs() never sees it. "
-    "A data_source naming a real task that is NOT upstream (the spec's own 'task_001_data' "
-    "pattern) is accepted silently instead of being reported like every other OutputRef."
-))
 def test_validate_data_source_naming_a_task_that_is_not_upstream_is_reported() -> None:
-    checker = task("check", type="validate_data", module="system",
-                   parameters={"test_type": "integration", "data_source": "producer_data"})
+    checker = task(
+        "check",
+        type="validate_data",
+        module="system",
+        parameters={"test_type": "integration", "data_source": "producer_data"},
+    )
     problems, _ = problems_of(chain([task("producer"), checker]))  # no producer -> check edge
     assert any(set(p.task_ids) == {"check", "producer"} for p in problems)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a precondition {kind: output_present, task_id: X} only has to name an existing task, "
-    "not an upstream one (Condition's docstring says 'the named upstream task'). When X is "
-    "not an ancestor the canvas may start the task before X finishes, so decide_start skips "
-    "or runs it depending on timing; validate_chain should report it like a non-upstream "
-    "OutputRef."
-))
 def test_output_present_precondition_on_a_task_that_is_not_upstream_is_reported() -> None:
     gated = task("gated", preconditions=[{"kind": "output_present", "task_id": "other"}])
     problems, _ = problems_of(chain([task("other"), gated]))  # no other -> gated edge
@@ -225,10 +252,18 @@ def test_output_present_precondition_on_a_task_that_is_not_upstream_is_reported(
 def test_all_problems_are_collected_in_one_error() -> None:
     tasks = [
         task("ok"),
-        task("wrong_module", type="analyze_portfolio", module="workspace",
-             parameters={"portfolio_id": "p"}),
-        task("bad_params", type="execute_trade", module="portfolio",
-             parameters={"portfolio_id": "p", "symbol": "aapl", "side": "hold", "quantity": 1}),
+        task(
+            "wrong_module",
+            type="analyze_portfolio",
+            module="workspace",
+            parameters={"portfolio_id": "p"},
+        ),
+        task(
+            "bad_params",
+            type="execute_trade",
+            module="portfolio",
+            parameters={"portfolio_id": "p", "symbol": "aapl", "side": "hold", "quantity": 1},
+        ),
         task("unknown", type="teleport", module="system"),
     ]
     problems, text = problems_of(chain(tasks, [dep("ok", "missing")]))
@@ -245,108 +280,196 @@ def test_all_problems_are_collected_in_one_error() -> None:
 
 
 def test_cycle_and_task_problems_are_reported_together() -> None:
-    tasks = [task("a"), task("b"),
-             task("c", type="execute_trade", module="portfolio", parameters={})]
+    tasks = [
+        task("a"),
+        task("b"),
+        task("c", type="execute_trade", module="portfolio", parameters={}),
+    ]
     problems, _ = problems_of(chain(tasks, [dep("a", "b"), dep("b", "a")]))
-    assert {frozenset(p.task_ids) for p in problems} == {frozenset({"a", "b"}),
-                                                          frozenset({"c"})}
+    assert {frozenset(p.task_ids) for p in problems} == {frozenset({"a", "b"}), frozenset({"c"})}
 
 
 # --- the specification's examples --------------------------------------------------------------
 
 
 def _spec_example_1() -> TaskChain:
-    return TaskChain.model_validate({
-        "id": "chain_001",
-        "goal": {"id": "goal_001", "description": "Create a new trading bot for my portfolio",
-                 "priority": "high",
-                 "context": {"portfolio_id": "portfolio_123", "current_module": "workspace",
-                             "user_preferences": {"language": "typescript",
-                                                  "framework": "node"}}},
-        "tasks": [
-            {"id": "task_001", "type": "analyze_portfolio", "module": "portfolio",
-             "parameters": {"portfolio_id": "portfolio_123", "analysis_depth": "detailed"}},
-            {"id": "task_002", "type": "create_project", "module": "workspace",
-             "parameters": {"template": "nodejs-trading-bot", "name": "my-trading-bot",
-                            "dependencies": ["trading-api", "portfolio-analytics"]}},
-            {"id": "task_003", "type": "generate_code", "module": "workspace",
-             "parameters": {"file_type": "typescript", "code_type": "trading-bot",
-                            "context_data": "task_001_results"}},
-            {"id": "task_004", "type": "validate_data", "module": "system",
-             "parameters": {"test_type": "simulation",
-                            "data_source": "historical_market_data"}},
-        ],
-        "dependencies": [
-            {"from": "task_001", "to": "task_003", "type": "data_flow"},
-            {"from": "task_002", "to": "task_003", "type": "prerequisite"},
-            {"from": "task_003", "to": "task_004", "type": "validation"},
-        ],
-        "estimated_duration_ms": 300000,
-        "confidence_score": 0.85,
-    })
+    return TaskChain.model_validate(
+        {
+            "id": "chain_001",
+            "goal": {
+                "id": "goal_001",
+                "description": "Create a new trading bot for my portfolio",
+                "priority": "high",
+                "context": {
+                    "portfolio_id": "portfolio_123",
+                    "current_module": "workspace",
+                    "user_preferences": {"language": "typescript", "framework": "node"},
+                },
+            },
+            "tasks": [
+                {
+                    "id": "task_001",
+                    "type": "analyze_portfolio",
+                    "module": "portfolio",
+                    "parameters": {"portfolio_id": "portfolio_123", "analysis_depth": "detailed"},
+                },
+                {
+                    "id": "task_002",
+                    "type": "create_project",
+                    "module": "workspace",
+                    "parameters": {
+                        "template": "nodejs-trading-bot",
+                        "name": "my-trading-bot",
+                        "dependencies": ["trading-api", "portfolio-analytics"],
+                    },
+                },
+                {
+                    "id": "task_003",
+                    "type": "generate_code",
+                    "module": "workspace",
+                    "parameters": {
+                        "file_type": "typescript",
+                        "code_type": "trading-bot",
+                        "context_data": "task_001_results",
+                    },
+                },
+                {
+                    "id": "task_004",
+                    "type": "validate_data",
+                    "module": "system",
+                    "parameters": {
+                        "test_type": "simulation",
+                        "data_source": "historical_market_data",
+                    },
+                },
+            ],
+            "dependencies": [
+                {"from": "task_001", "to": "task_003", "type": "data_flow"},
+                {"from": "task_002", "to": "task_003", "type": "prerequisite"},
+                {"from": "task_003", "to": "task_004", "type": "validation"},
+            ],
+            "estimated_duration_ms": 300000,
+            "confidence_score": 0.85,
+        }
+    )
 
 
 def _spec_example_2() -> TaskChain:
-    return TaskChain.model_validate({
-        "id": "complex_chain_001",
-        "goal": {"id": "complex_001",
-                 "description": "Analyze my portfolio performance and create a custom "
-                                "report generator",
-                 "priority": "high",
-                 "context": {"portfolio_id": "port_123", "project_id": "proj_456",
-                             "current_module": "dashboard",
-                             "user_preferences": {"report_format": "pdf",
-                                                  "language": "typescript",
-                                                  "chart_library": "recharts"}}},
-        "tasks": [
-            {"id": "task_001", "type": "analyze_portfolio", "module": "portfolio",
-             "parameters": {"portfolio_id": "port_123", "analysis_type": "comprehensive",
-                            "timeframe": "1year", "include_benchmarks": True,
-                            "risk_metrics": ["sharpe", "volatility", "beta", "var"],
-                            "performance_metrics": ["total_return", "annualized_return",
-                                                    "drawdown"]}},
-            {"id": "task_002", "type": "research_topic", "module": "ai-assistant",
-             "parameters": {"topics": ["market_trends", "sector_performance"],
-                            "timeframe": "task_001_timeframe",
-                            "correlate_with": "portfolio_holdings"}},
-            {"id": "task_003", "type": "analyze_context", "module": "ai-assistant",
-             "parameters": {"analysis_type": "report_requirements",
-                            "user_preferences": "from_context",
-                            "portfolio_data": "task_001_results",
-                            "market_data": "task_002_results"}},
-            {"id": "task_004", "type": "create_project", "module": "workspace",
-             "parameters": {"template": "report_generator",
-                            "name": "portfolio-report-generator",
-                            "dependencies": ["recharts", "jspdf", "portfolio-api"],
-                            "structure": "task_003_structure"}},
-            {"id": "task_005", "type": "generate_code", "module": "workspace",
-             "parameters": {"code_type": "report_generator",
-                            "features": ["chart_generation", "pdf_export",
-                                         "data_visualization"],
-                            "portfolio_schema": "task_001_schema",
-                            "report_structure": "task_003_structure"}},
-            {"id": "task_006", "type": "validate_data", "module": "system",
-             "parameters": {"test_type": "integration", "data_source": "task_001_data",
-                            "validation_criteria": ["chart_accuracy", "pdf_generation",
-                                                    "data_integrity"]}},
-            {"id": "task_007", "type": "generate_code", "module": "workspace",
-             "parameters": {"code_type": "documentation",
-                            "document_types": ["readme", "api_docs", "user_guide"],
-                            "code_context": "task_005_code"}},
-        ],
-        "dependencies": [
-            {"from": "task_001", "to": "task_002", "type": "data_flow"},
-            {"from": "task_001", "to": "task_003", "type": "data_flow"},
-            {"from": "task_002", "to": "task_003", "type": "data_flow"},
-            {"from": "task_003", "to": "task_004", "type": "prerequisite"},
-            {"from": "task_003", "to": "task_005", "type": "data_flow"},
-            {"from": "task_004", "to": "task_005", "type": "prerequisite"},
-            {"from": "task_005", "to": "task_006", "type": "validation"},
-            {"from": "task_005", "to": "task_007", "type": "data_flow"},
-        ],
-        "estimated_duration_ms": 600000,
-        "confidence_score": 0.82,
-    })
+    return TaskChain.model_validate(
+        {
+            "id": "complex_chain_001",
+            "goal": {
+                "id": "complex_001",
+                "description": "Analyze my portfolio performance and create a custom "
+                "report generator",
+                "priority": "high",
+                "context": {
+                    "portfolio_id": "port_123",
+                    "project_id": "proj_456",
+                    "current_module": "dashboard",
+                    "user_preferences": {
+                        "report_format": "pdf",
+                        "language": "typescript",
+                        "chart_library": "recharts",
+                    },
+                },
+            },
+            "tasks": [
+                {
+                    "id": "task_001",
+                    "type": "analyze_portfolio",
+                    "module": "portfolio",
+                    "parameters": {
+                        "portfolio_id": "port_123",
+                        "analysis_type": "comprehensive",
+                        "timeframe": "1year",
+                        "include_benchmarks": True,
+                        "risk_metrics": ["sharpe", "volatility", "beta", "var"],
+                        "performance_metrics": ["total_return", "annualized_return", "drawdown"],
+                    },
+                },
+                {
+                    "id": "task_002",
+                    "type": "research_topic",
+                    "module": "ai-assistant",
+                    "parameters": {
+                        "topics": ["market_trends", "sector_performance"],
+                        "timeframe": "task_001_timeframe",
+                        "correlate_with": "portfolio_holdings",
+                    },
+                },
+                {
+                    "id": "task_003",
+                    "type": "analyze_context",
+                    "module": "ai-assistant",
+                    "parameters": {
+                        "analysis_type": "report_requirements",
+                        "user_preferences": "from_context",
+                        "portfolio_data": "task_001_results",
+                        "market_data": "task_002_results",
+                    },
+                },
+                {
+                    "id": "task_004",
+                    "type": "create_project",
+                    "module": "workspace",
+                    "parameters": {
+                        "template": "report_generator",
+                        "name": "portfolio-report-generator",
+                        "dependencies": ["recharts", "jspdf", "portfolio-api"],
+                        "structure": "task_003_structure",
+                    },
+                },
+                {
+                    "id": "task_005",
+                    "type": "generate_code",
+                    "module": "workspace",
+                    "parameters": {
+                        "code_type": "report_generator",
+                        "features": ["chart_generation", "pdf_export", "data_visualization"],
+                        "portfolio_schema": "task_001_schema",
+                        "report_structure": "task_003_structure",
+                    },
+                },
+                {
+                    "id": "task_006",
+                    "type": "validate_data",
+                    "module": "system",
+                    "parameters": {
+                        "test_type": "integration",
+                        "data_source": "task_001_data",
+                        "validation_criteria": [
+                            "chart_accuracy",
+                            "pdf_generation",
+                            "data_integrity",
+                        ],
+                    },
+                },
+                {
+                    "id": "task_007",
+                    "type": "generate_code",
+                    "module": "workspace",
+                    "parameters": {
+                        "code_type": "documentation",
+                        "document_types": ["readme", "api_docs", "user_guide"],
+                        "code_context": "task_005_code",
+                    },
+                },
+            ],
+            "dependencies": [
+                {"from": "task_001", "to": "task_002", "type": "data_flow"},
+                {"from": "task_001", "to": "task_003", "type": "data_flow"},
+                {"from": "task_002", "to": "task_003", "type": "data_flow"},
+                {"from": "task_003", "to": "task_004", "type": "prerequisite"},
+                {"from": "task_003", "to": "task_005", "type": "data_flow"},
+                {"from": "task_004", "to": "task_005", "type": "prerequisite"},
+                {"from": "task_005", "to": "task_006", "type": "validation"},
+                {"from": "task_005", "to": "task_007", "type": "data_flow"},
+            ],
+            "estimated_duration_ms": 600000,
+            "confidence_score": 0.82,
+        }
+    )
 
 
 def test_spec_example_1_trading_bot_validates() -> None:
@@ -357,13 +480,19 @@ def test_spec_example_1_trading_bot_validates() -> None:
 
 def test_spec_example_2_report_generator_validates() -> None:
     graph = validate_chain(_spec_example_2(), REGISTRY)
-    assert graph.ancestors("task_007") == {"task_001", "task_002", "task_003", "task_004",
-                                           "task_005"}
+    assert graph.ancestors("task_007") == {
+        "task_001",
+        "task_002",
+        "task_003",
+        "task_004",
+        "task_005",
+    }
 
 
 def test_spec_example_2_breaks_when_a_referenced_dependency_is_removed() -> None:
     broken = _spec_example_2()
-    broken.dependencies = [d for d in broken.dependencies
-                           if (d.from_task, d.to_task) != ("task_005", "task_007")]
+    broken.dependencies = [
+        d for d in broken.dependencies if (d.from_task, d.to_task) != ("task_005", "task_007")
+    ]
     problems, _ = problems_of(broken)
     assert [p.task_ids for p in problems] == [("task_007", "task_005")]
