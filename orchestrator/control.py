@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from types import TracebackType
 
 from celery import Celery
+from celery.result import denied_join_result
 
 from config.settings import Settings
 from orchestrator.app import create_app
@@ -112,7 +113,10 @@ class Orchestrator:
         )
         if self._workers is not None:
             self._workers.start()
-        compiled.signature.apply_async()
+        # Runs are followed through the live context, never by joining Celery results:
+        # saying so keeps the Redis result backend from subscribing to every sent task.
+        with denied_join_result():
+            compiled.signature.apply_async()
         return run_id
 
     def _meta(self, run_id: str, user_id: str) -> RunMeta:

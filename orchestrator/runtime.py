@@ -29,8 +29,10 @@ class Runtime:
     celery: Celery
 
     def close(self) -> None:
+        """Release every connection this runtime holds (database, Redis, broker pools)."""
         self.history.dispose()
         self.context.client.close()
+        self.celery.close()
 
 
 def build_context_store(settings: Settings) -> ContextStore:
