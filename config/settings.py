@@ -59,11 +59,25 @@ class Settings(BaseSettings):
         default=30, ge=1, description="Hard time limit = task timeout + this grace."
     )
     flower_port: int = Field(default=5555, description="Port Flower listens on.")
+    recovery_file: Path | None = Field(
+        default=None,
+        description="Recovery strategies per error type; default config/recovery.yaml.",
+    )
+    in_process_timeouts: bool | None = Field(
+        default=None,
+        description="Enforce task timeouts with a timer thread (for pools that ignore Celery's "
+        "time limits: threads, solo); unset means only in the embedded mode.",
+    )
 
     @property
     def embedded(self) -> bool:
         """True when no broker is configured: everything runs in this process."""
         return self.broker_url is None
+
+    @property
+    def enforce_timeouts_in_process(self) -> bool:
+        """Whether handlers run under our own deadline (Celery's limits need prefork)."""
+        return self.embedded if self.in_process_timeouts is None else self.in_process_timeouts
 
     @property
     def resolved_database_url(self) -> str:

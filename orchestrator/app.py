@@ -10,6 +10,7 @@ from orchestrator.history import HistoryStore, upgrade
 from orchestrator.permissions import Permissions
 from orchestrator.runtime import Runtime, build_context_store
 from tasks.base import bind_registry
+from tasks.poison import install_dead_letter_handlers
 from tasks.registry import TaskRegistry
 
 
@@ -47,4 +48,5 @@ def create_app(
     )
     app.runtime = runtime
     bind_registry(app, registry)
+    install_dead_letter_handlers(app)
     return app

@@ -15,7 +15,14 @@ from orchestrator.app import create_app
 from orchestrator.canvas import compile_chain
 from orchestrator.context import EventType, RunEvent, RunMeta, utcnow
 from orchestrator.dag import Graph, validate_chain
-from orchestrator.history import AuditAction, AuditEntry, RunRecord
+from orchestrator.history import (
+    AuditAction,
+    AuditEntry,
+    DeadLetterRecord,
+    ParkedTaskRecord,
+    RecoveryStatsRow,
+    RunRecord,
+)
 from orchestrator.local import EmbeddedWorkers
 from orchestrator.models import (
     ExecutionResult,
@@ -29,6 +36,7 @@ from orchestrator.models import (
 from orchestrator.planner import TaskPlanner, TemplatePlanner
 from orchestrator.runtime import Runtime
 from tasks.base import runtime_of
+from tasks.control import Decision, Invocation, ParkKind
 from tasks.registry import TaskRegistry
 
 # Blocking reads on the event stream wake up at least this often to check the deadline.
@@ -143,6 +151,7 @@ class Orchestrator:
             submitted_at=meta.submitted_at,
             finished_at=meta.finished_at,
             cancel_requested=meta.cancel_requested,
+            pause_requested=meta.pause_requested,
         )
 
     def _status_from_history(self, run_id: str, user_id: str) -> ExecutionStatus:
@@ -220,19 +229,101 @@ class Orchestrator:
         if meta.state.is_final:
             return False
         self.runtime.context.request_cancel(user_id, run_id)
+        self._audit(user_id, AuditAction.CANCEL_REQUESTED, run_id)
+        # Parked tasks (paused, or waiting for approval) come back once, to record
+        # themselves cancelled, so the run reaches its final step.
+        for parked in self.runtime.parking.waiting(run_id=run_id):
+            self._release(run_id, parked.task_id, Decision.RESUMED, user_id)
+        return True
+
+    # --- steering: pause, resume, approvals ----------------------------------------
+
+    def pause(self, run_id: str, *, user: str | None = None) -> bool:
+        """Running tasks finish; tasks not yet started park. False if the run has ended."""
+        user_id = user or self.runtime.settings.default_user
+        meta = self._meta(run_id, user_id)
+        if meta.state.is_final:
+            return False
+        self.runtime.context.set_pause(user_id, run_id, paused=True)
+        self._audit(user_id, AuditAction.PAUSE_REQUESTED, run_id)
+        return True
+
+    def resume(self, run_id: str, *, user: str | None = None) -> int:
+        """Continue a paused run: every parked task is sent again with its original id."""
+        user_id = user or self.runtime.settings.default_user
+        self._meta(run_id, user_id)
+        self.runtime.context.set_pause(user_id, run_id, paused=False)
+        self._audit(user_id, AuditAction.RESUME_REQUESTED, run_id)
+        resumed = 0
+        for parked in self.runtime.parking.waiting(run_id=run_id, kind=ParkKind.PAUSE.value):
+            if self._release(parked.run_id, parked.task_id, Decision.RESUMED, user_id):
+                resumed += 1
+        return resumed
+
+    def approvals(self, *, user: str | None = None) -> list[ParkedTaskRecord]:
+        """Tasks of the user's runs waiting for a person's decision."""
+        user_id = user or self.runtime.settings.default_user
+        return self.runtime.parking.waiting(user_id=user_id, kind=ParkKind.APPROVAL.value)
+
+    def approve(self, run_id: str, task_id: str, *, user: str | None = None) -> bool:
+        """Let a parked task go on (it runs at once, in its chain). False if nothing waits."""
+        return self._decide(run_id, task_id, Decision.APPROVED, user)
+
+    def reject(self, run_id: str, task_id: str, *, user: str | None = None) -> bool:
+        """Skip a parked task; its dependents follow the skip rules."""
+        return self._decide(run_id, task_id, Decision.REJECTED, user)
+
+    def _decide(self, run_id: str, task_id: str, decision: Decision, user: str | None) -> bool:
+        user_id = user or self.runtime.settings.default_user
+        self._meta(run_id, user_id)
+        action = (
+            AuditAction.TASK_APPROVED
+            if decision is Decision.APPROVED
+            else AuditAction.TASK_REJECTED
+        )
+        if not self._release(run_id, task_id, decision, user_id):
+            return False
+        self._audit(user_id, action, run_id, task_id)
+        return True
+
+    def _release(self, run_id: str, task_id: str, decision: Decision, user_id: str) -> bool:
+        parked = self.runtime.parking.decide(
+            run_id=run_id, task_id=task_id, decision=decision.value, decided_by=user_id, at=utcnow()
+        )
+        if parked is None or parked.user_id != user_id:
+            return False
+        signature = self.app.signature(parked.signature)
+        invocation = Invocation.model_validate(signature.kwargs.get("invocation") or {})
+        resent = signature.clone(
+            kwargs=invocation.model_copy(update={"decision": decision}).as_kwargs()
+        )
+        with denied_join_result():
+            resent.apply_async()
+        return True
+
+    def recovery_stats(self) -> list[RecoveryStatsRow]:
+        """Success rate and mean time to recover by error type x strategy."""
+        return self.runtime.recovery_log.recovery_stats()
+
+    def dead_letters(self, *, limit: int = 100) -> list[DeadLetterRecord]:
+        """Messages that could not be run: undecodable, unknown task, or killing workers."""
+        return self.runtime.dead_letters.list(limit=limit)
+
+    def _audit(
+        self, user_id: str, action: AuditAction, run_id: str, task_id: str | None = None
+    ) -> None:
         self.runtime.history.record_audit(
             [
                 AuditEntry(
                     user_id=user_id,
-                    action=AuditAction.CANCEL_REQUESTED,
+                    action=action,
                     run_id=run_id,
-                    task_id=None,
+                    task_id=task_id,
                     detail={},
                     at=utcnow(),
                 )
             ]
         )
-        return True
 
     def history(self, *, user: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The user's most recent runs, newest first."""

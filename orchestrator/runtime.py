@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import fakeredis
 
 from config.settings import Settings
 from orchestrator.context import ContextStore
-from orchestrator.history import HistoryStore
+from orchestrator.history import DeadLetterBox, HistoryStore, ParkingLot, RecoveryLog
 from orchestrator.permissions import Permissions
 from tasks.registry import TaskRegistry
 
 if TYPE_CHECKING:
     from celery import Celery
+
+    from recovery.engine import RecoveryEngine
 
 
 @dataclass
@@ -27,6 +30,23 @@ class Runtime:
     history: HistoryStore
     permissions: Permissions
     celery: Celery
+    recovery_log: RecoveryLog = field(init=False)
+    parking: ParkingLot = field(init=False)
+    dead_letters: DeadLetterBox = field(init=False)
+
+    def __post_init__(self) -> None:
+        # One engine (one connection pool) serves every history table.
+        engine = self.history.engine
+        self.recovery_log = RecoveryLog(engine)
+        self.parking = ParkingLot(engine)
+        self.dead_letters = DeadLetterBox(engine)
+
+    @cached_property
+    def recovery(self) -> RecoveryEngine:
+        """The recovery engine (policy loaded on first use)."""
+        from recovery.engine import RecoveryEngine
+
+        return RecoveryEngine.for_runtime(self)
 
     def close(self) -> None:
         """Release every connection this runtime holds (database, Redis, broker pools)."""

@@ -1,5 +1,5 @@
-"""Recovery: classification of failures (strategies arrive with the recovery layer)."""
+"""Recovery: classify a failure, analyse it, choose and apply a strategy, learn from it."""
 
-from recovery.classify import FALLBACK_ERROR_TYPE, classify_exception, to_task_error
+from recovery.classify import FALLBACK_ERROR_TYPE, Phase, classify_exception, to_task_error
 
-__all__ = ["FALLBACK_ERROR_TYPE", "classify_exception", "to_task_error"]
+__all__ = ["FALLBACK_ERROR_TYPE", "Phase", "classify_exception", "to_task_error"]

@@ -1,17 +1,23 @@
 """OrchestratedTask: the one Celery base class, and the binding of a registry to an app.
 
 Every node of a compiled canvas is an immutable signature carrying only ids
-``(run_id, task_id, user_id)``; data flows through the live context.
+``(run_id, task_id, user_id)``; data flows through the live context. Recovery, approval
+and resume re-send a task with an ``invocation`` keyword (see ``tasks.control``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
-from celery import Celery, Task
+from celery import Celery, Task, chain, chord
+from celery.canvas import Signature
+from celery.exceptions import Ignore
 
+from orchestrator.context import utcnow
+from tasks.control import Invocation, ParkKind
 from tasks.execution import Delivery, execute_task
 from tasks.finalize import finalize_run
+from tasks.merge import merge_alternative
 from tasks.registry import TaskRegistry
 
 if TYPE_CHECKING:
@@ -19,6 +25,7 @@ if TYPE_CHECKING:
 
 FINALIZE_TASK = "orchestrator.finalize_run"
 JOIN_TASK = "orchestrator.join"
+MERGE_TASK = "orchestrator.merge_alternative"
 
 
 def runtime_of(app: Celery) -> Runtime:
@@ -28,32 +35,171 @@ def runtime_of(app: Celery) -> Runtime:
     return runtime
 
 
+def task_signature(
+    app: Celery,
+    runtime: Runtime,
+    run_id: str,
+    task_id: str,
+    user_id: str,
+    *,
+    celery_id: str | None = None,
+) -> Signature:
+    """The immutable, ids-only signature of one task of a run."""
+    live_chain = runtime.context.chain(user_id, run_id)
+    task = live_chain.task(task_id)
+    spec = runtime.registry.get(str(task.type))
+    return app.signature(
+        spec.celery_name,
+        args=(run_id, task_id, user_id),
+        immutable=True,
+        task_id=celery_id or f"{run_id}:{task_id}",
+        queue=task.module.queue,
+        soft_time_limit=task.timeout_s,
+        time_limit=task.timeout_s + runtime.settings.time_limit_grace_s,
+    )
+
+
 class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
-    """Base of every task type: delivery info from the request, execution in ``tasks``."""
+    """Base of every task type; implements :class:`tasks.control.TaskControl`."""
 
     # Results only matter to chord counting; payloads are tiny markers.
     ignore_result = False
     acks_late = True
     reject_on_worker_lost = True
+    # Retries are bounded by each task's RetryPolicy, not by Celery's default of 3.
+    max_retries = None
     typing = True
 
     def delivery(self) -> Delivery:
         request = self.request
         info = request.delivery_info or {}
-        redelivered = bool(info.get("redelivered"))
         return Delivery(
-            attempt=int(request.retries or 0) + 1 + (1 if redelivered else 0),
+            attempt=int(request.retries or 0) + 1,
             worker=request.hostname,
             queue=info.get("routing_key"),
+            redelivered=bool(info.get("redelivered")),
+            celery_id=request.id,
         )
+
+    # --- TaskControl ---------------------------------------------------------------
+
+    @property
+    def _runtime(self) -> Runtime:
+        return runtime_of(self.app)
+
+    def retry_later(self, *, countdown_s: float, invocation: Invocation) -> NoReturn:
+        options: dict[str, Any] = {}
+        if invocation.timeout_s is not None:
+            options["soft_time_limit"] = invocation.timeout_s
+            options["time_limit"] = invocation.timeout_s + self._runtime.settings.time_limit_grace_s
+        raise self.retry(countdown=countdown_s, kwargs=invocation.as_kwargs(), **options)
+
+    def replace_with(self, task_ids: list[str], *, recovery_id: int) -> NoReturn:
+        run_id, task_id, user_id = self.request.args[:3]
+        runtime = self._runtime
+        parts = [task_signature(self.app, runtime, run_id, t, user_id) for t in task_ids]
+        merge_sig = self.app.signature(
+            MERGE_TASK,
+            args=(run_id, task_id, user_id, list(task_ids), recovery_id),
+            immutable=True,
+            queue=runtime.context.chain(user_id, run_id).task(task_id).module.queue,
+        )
+        # Always an explicit chord, even for one part: Celery unrolls one-member groups.
+        self.replace(chord(parts, merge_sig))
+        raise Ignore  # replace() raises; this line is for the type checker
+
+    def restart_with(self, task_ids: list[str], invocation: Invocation) -> NoReturn:
+        run_id, task_id, user_id = self.request.args[:3]
+        runtime = self._runtime
+        generation = invocation.restart
+        reruns = [
+            task_signature(
+                self.app, runtime, run_id, t, user_id, celery_id=f"{run_id}:{t}:restart{generation}"
+            )
+            for t in task_ids
+        ]
+        again = task_signature(self.app, runtime, run_id, task_id, user_id).clone(
+            kwargs=invocation.as_kwargs()
+        )
+        # replace() gives the chain's last step this task's id and appends the rest of
+        # the original chain, so downstream tasks keep waiting on the same ids.
+        self.replace(chain(*reruns, again))
+        raise Ignore
+
+    def park(self, *, kind: ParkKind, reason: str, invocation: Invocation) -> NoReturn:
+        run_id, task_id, user_id = self.request.args[:3]
+        signature = self.signature_from_request(kwargs=invocation.as_kwargs())
+        park_task(
+            self._runtime,
+            run_id=run_id,
+            task_id=task_id,
+            user_id=user_id,
+            kind=kind,
+            reason=reason,
+            signature=dict(signature),
+        )
+        raise Ignore
+
+
+def park_task(
+    runtime: Runtime,
+    *,
+    run_id: str,
+    task_id: str,
+    user_id: str,
+    kind: ParkKind,
+    reason: str,
+    signature: dict[str, Any],
+) -> None:
+    """Store a task's signature durably and show it as parked (the worker then lets go)."""
+    from orchestrator.history import AuditAction, AuditEntry
+    from orchestrator.models import TaskState
+
+    now = utcnow()
+    runtime.parking.park(
+        run_id=run_id,
+        task_id=task_id,
+        user_id=user_id,
+        kind=kind.value,
+        reason=reason,
+        signature=signature,
+        parked_at=now,
+    )
+    runtime.context.note_task_state(user_id, run_id, task_id, TaskState.PARKED, reason)
+    runtime.history.record_audit(
+        [
+            AuditEntry(
+                user_id=user_id,
+                action=AuditAction.TASK_PARKED,
+                run_id=run_id,
+                task_id=task_id,
+                detail={"kind": kind.value, "reason": reason},
+                at=now,
+            )
+        ]
+    )
 
 
 def bind_registry(app: Celery, registry: TaskRegistry) -> None:
     """Create one Celery task per registered type, named ``<queue>.<type>``."""
     for spec in registry:
 
-        def run(self: OrchestratedTask, run_id: str, task_id: str, user_id: str) -> dict[str, Any]:
-            return execute_task(runtime_of(self.app), run_id, task_id, user_id, self.delivery())
+        def run(
+            self: OrchestratedTask,
+            run_id: str,
+            task_id: str,
+            user_id: str,
+            invocation: dict[str, Any] | None = None,
+        ) -> dict[str, Any]:
+            return execute_task(
+                runtime_of(self.app),
+                run_id,
+                task_id,
+                user_id,
+                self.delivery(),
+                invocation=Invocation.model_validate(invocation or {}),
+                control=self,
+            )
 
         app.task(name=spec.celery_name, base=OrchestratedTask, bind=True, shared=False)(run)
 
@@ -65,3 +211,16 @@ def bind_registry(app: Celery, registry: TaskRegistry) -> None:
     def join(self: OrchestratedTask, run_id: str) -> str:
         # A barrier: a chord body where the next step is itself a parallel group.
         return run_id
+
+    @app.task(name=MERGE_TASK, base=OrchestratedTask, bind=True, shared=False)  # type: ignore[untyped-decorator]
+    def merge(
+        self: OrchestratedTask,
+        run_id: str,
+        task_id: str,
+        user_id: str,
+        part_ids: list[str],
+        recovery_id: int,
+    ) -> dict[str, Any]:
+        return merge_alternative(
+            runtime_of(self.app), run_id, task_id, user_id, part_ids, recovery_id
+        )

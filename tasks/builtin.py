@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from orchestrator.models import MODULE_OF, PARAMS_OF, TaskType
 from tasks.context import HandlerContext
-from tasks.errors import NotImplementedYet
+from tasks.errors import NotImplementedYetError
 from tasks.registry import Handler, Inputs, TaskRegistry
 from tasks.system.backup_state import backup_state
 from tasks.system.monitor_health import monitor_health
@@ -46,7 +46,7 @@ IMPLEMENTED: dict[TaskType, Handler] = {
 
 def _not_implemented(task_type: TaskType) -> Handler:
     def handler(params: BaseModel, inputs: Inputs, ctx: HandlerContext) -> BaseModel:
-        raise NotImplementedYet(
+        raise NotImplementedYetError(
             f"task type {task_type.value} is not implemented yet: its handler lands with "
             f"the {MODULE_OF[task_type].value} module; nothing was done",
             task_type=task_type.value,

@@ -1,8 +1,10 @@
-"""One task of a run, start to end: guard, inputs, handler, outputs, history.
+"""One task of a run, start to end: guard, inputs, handler, recovery, outputs, history.
 
-Called by the Celery task wrapper in ``tasks.base``; never raises for a task's own
-failure (DESIGN: a task never breaks the canvas) -- failures become TaskFailures in the
-live context and in history, and downstream tasks decide from them.
+Called by the Celery task wrapper in ``tasks.base``. It never raises for a task's own
+failure (DESIGN: a task never breaks the canvas): failures go to the recovery layer,
+whose strategies either end this execution with Celery's own primitives (retry, replace,
+park) or return an outcome recorded here -- recovered, skipped or failed -- in the live
+context and in history, from which downstream tasks decide.
 """
 
 from __future__ import annotations
@@ -15,27 +17,56 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
-from orchestrator.context import utcnow
+from orchestrator.context import RunMeta, utcnow
 from orchestrator.history import AuditAction, AuditEntry
-from orchestrator.models import AITask, RunState, TaskChain, TaskError, TaskState, TaskStatus
-from recovery import to_task_error
+from orchestrator.models import (
+    AITask,
+    ErrorType,
+    ResultStatus,
+    RunState,
+    TaskChain,
+    TaskError,
+    TaskState,
+    TaskStatus,
+)
+from recovery import Phase, to_task_error
 from tasks.context import HandlerContext
+from tasks.control import Decision, Invocation, ParkKind, TaskControl
+from tasks.deadline import call_with_deadline
 from tasks.errors import HandlerError
+from tasks.fingerprints import input_fingerprint
 from tasks.guard import StartDecision, Verdict, aborts_run, decide_start, input_sources
+from tasks.recover import recover_failure, recovery_history
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
 
 log = logging.getLogger(__name__)
 
+#: Deliveries of one attempt before its message counts as poison (it keeps killing workers).
+MAX_DELIVERIES = 3
+
 
 @dataclass(frozen=True)
 class Delivery:
-    """Where and how often this task's message was delivered (from the Celery request)."""
+    """Where and how this task's message was delivered (from the Celery request)."""
 
     attempt: int
     worker: str | None
     queue: str | None
+    redelivered: bool = False
+    celery_id: str | None = None
+
+
+@dataclass(frozen=True)
+class HandlerRun:
+    """What running the handler produced."""
+
+    status: TaskStatus
+    output_json: str | None
+    exception: BaseException | None
+    params: BaseModel | None
+    inputs: dict[str, Any]
 
 
 _NOT_RUN_STATE = {
@@ -51,34 +82,28 @@ _NOT_RUN_AUDIT = {
 
 
 def execute_task(
-    runtime: Runtime, run_id: str, task_id: str, user_id: str, delivery: Delivery
+    runtime: Runtime,
+    run_id: str,
+    task_id: str,
+    user_id: str,
+    delivery: Delivery,
+    *,
+    invocation: Invocation | None = None,
+    control: TaskControl | None = None,
 ) -> dict[str, Any]:
     """Run one task of a run; returns a small marker ``{"task_id", "state"}``."""
+    invocation = invocation or Invocation()
     store = runtime.context
-    chain = store.chain(user_id, run_id)
-    task = chain.task(task_id)
     meta = store.run_meta(user_id, run_id)
     if meta is None:
         raise KeyError(f"run {run_id} of user {user_id} has no live context")
+    chain = store.chain(user_id, run_id, version=meta.chain_version)
+    task = chain.task(task_id)
     states = store.task_states(user_id, run_id)
     current = states.get(task_id)
     if current is not None and current.state.is_final:
         # A redelivered message of a task that already finished: its result stands.
         return {"task_id": task_id, "state": current.state.value, "redelivered": True}
-
-    now = utcnow()
-    if meta.state is RunState.PENDING and store.mark_run_started(user_id, run_id, now):
-        runtime.history.record_run_started(run_id, now)
-
-    decision = decide_start(
-        task,
-        chain,
-        states,
-        cancel_requested=meta.cancel_requested,
-        abort_reason=meta.abort_reason,
-        permitted=runtime.permissions.allows(user_id, str(task.type)),
-        user_id=user_id,
-    )
     status = TaskStatus(
         task_id=task_id,
         type=str(task.type),
@@ -86,15 +111,137 @@ def execute_task(
         queue=delivery.queue,
         worker=delivery.worker,
         attempt=delivery.attempt,
+        recovery_attempts=current.recovery_attempts if current else [],
     )
-    if decision.verdict is Verdict.RUN:
-        status = _run_handler(runtime, chain, task, user_id, run_id, status, now)
+    now = utcnow()
+    if _is_poison(runtime, user_id, run_id, task_id, delivery, now):
+        error = TaskError(
+            type=ErrorType.DATA_CORRUPTION,
+            message=(
+                f"message delivered {MAX_DELIVERIES}+ times without finishing (it keeps killing "
+                "its worker); dead-lettered"
+            ),
+        )
+        return _conclude(
+            runtime,
+            task,
+            user_id,
+            run_id,
+            status.model_copy(
+                update={"state": TaskState.FAILED, "finished_at": now, "error": error}
+            ),
+            None,
+            now,
+        )
+    if meta.state is RunState.PENDING and store.mark_run_started(user_id, run_id, now):
+        runtime.history.record_run_started(run_id, now)
+    if control is not None and _should_pause(meta, invocation):
+        control.park(
+            kind=ParkKind.PAUSE, reason="run paused before this task started", invocation=invocation
+        )
+    if invocation.decision is Decision.REJECTED:
+        runtime.recovery_log.finish_pending(
+            run_id, task_id, succeeded=False, detail="rejected by a person", finished_at=now
+        )
+        decision = StartDecision(Verdict.SKIP, "rejected by a person", ErrorType.INVALID_INPUT)
     else:
-        status = _record_not_run(runtime, task, user_id, run_id, status, decision, now)
-    if status.state is TaskState.FAILED and aborts_run(task):
-        message = status.error.message if status.error else status.reason
-        store.set_abort(user_id, run_id, f"task {task_id} failed: {message}")
-    return {"task_id": task_id, "state": status.state.value}
+        decision = decide_start(
+            task,
+            chain,
+            states,
+            cancel_requested=meta.cancel_requested,
+            abort_reason=meta.abort_reason,
+            permitted=runtime.permissions.allows(user_id, str(task.type)),
+            user_id=user_id,
+        )
+    if decision.verdict is not Verdict.RUN:
+        final = _record_not_run(runtime, task, user_id, run_id, status, decision, now)
+        return _conclude(runtime, task, user_id, run_id, final, None, now, recorded=True)
+
+    approved = invocation.approved_strategy
+    if (
+        approved is not None
+        and invocation.decision is Decision.APPROVED
+        and current
+        and current.error is not None
+        and approved.value != "escalate_to_user"
+    ):
+        # A person approved a strategy for the earlier failure: apply it, don't rerun first.
+        run = HandlerRun(
+            current, None, None, None, store.outputs(user_id, run_id, input_sources(chain, task_id))
+        )
+    else:
+        run = _run_handler(runtime, chain, task, user_id, run_id, status, invocation, now)
+        if invocation.recovery_id is not None:
+            run = _close_recovery(runtime, run_id, run, current, invocation.recovery_id)
+    recoverable = getattr(run.exception, "recoverable", True)
+    if run.status.state is TaskState.SUCCEEDED or control is None or not recoverable:
+        return _conclude(
+            runtime, task, user_id, run_id, run.status, run.output_json, now, inputs=run.inputs
+        )
+    final, output_json = recover_failure(
+        runtime,
+        chain=chain,
+        task=task,
+        run_id=run_id,
+        user_id=user_id,
+        status=run.status,
+        params=run.params,
+        inputs=run.inputs,
+        invocation=invocation,
+        control=control,
+    )
+    return _conclude(runtime, task, user_id, run_id, final, output_json, now, inputs=run.inputs)
+
+
+def _close_recovery(
+    runtime: Runtime, run_id: str, run: HandlerRun, before: TaskStatus | None, recovery_id: int
+) -> HandlerRun:
+    """This execution was a recovery attempt: record how it went."""
+    succeeded = run.status.state is TaskState.SUCCEEDED
+    log_ = runtime.recovery_log
+    log_.finish_recovery(
+        recovery_id,
+        succeeded=succeeded,
+        detail=f"attempt {run.status.attempt} {run.status.state.value}",
+        finished_at=utcnow(),
+    )
+    if not succeeded:
+        return run
+    status = run.status.model_copy(
+        update={
+            "error": before.error if before is not None else None,
+            "reason": f"recovered on attempt {run.status.attempt}",
+            "recovery_attempts": recovery_history(runtime, run_id, run.status.task_id),
+        }
+    )
+    return HandlerRun(status, run.output_json, None, run.params, run.inputs)
+
+
+def _should_pause(meta: RunMeta, invocation: Invocation) -> bool:
+    return meta.pause_requested and invocation.decision is None
+
+
+def _is_poison(
+    runtime: Runtime, user_id: str, run_id: str, task_id: str, delivery: Delivery, now: datetime
+) -> bool:
+    deliveries = runtime.context.count_delivery(user_id, run_id, task_id, delivery.attempt)
+    if deliveries <= MAX_DELIVERIES:
+        return False
+    runtime.dead_letters.record(
+        reason=f"delivered {deliveries} times without finishing (worker lost each time)",
+        payload={
+            "run_id": run_id,
+            "task_id": task_id,
+            "user_id": user_id,
+            "attempt": delivery.attempt,
+        },
+        celery_task_id=delivery.celery_id,
+        task_name=None,
+        delivery_count=deliveries,
+        at=now,
+    )
+    return True
 
 
 def _record_not_run(
@@ -136,15 +283,22 @@ def _run_handler(
     user_id: str,
     run_id: str,
     status: TaskStatus,
+    invocation: Invocation,
     now: datetime,
-) -> TaskStatus:
+) -> HandlerRun:
     store = runtime.context
-    started = status.model_copy(update={"state": TaskState.RUNNING, "started_at": now})
+    started = status.model_copy(
+        update={"state": TaskState.RUNNING, "started_at": now, "error": None, "reason": None}
+    )
     store.record_task_start(user_id, run_id, started)
     spec = runtime.registry.get(str(task.type))
-    wall_start, cpu_start = time.perf_counter(), time.process_time()
+    wall_start = time.perf_counter()
     output_json: str | None = None
     error: TaskError | None = None
+    failure: BaseException | None = None
+    params: BaseModel | None = None
+    inputs: dict[str, Any] = {}
+    phase = Phase.PARAMS
     try:
         params = spec.params_model.model_validate(task.parameters)
         inputs = store.outputs(user_id, run_id, input_sources(chain, task.id))
@@ -157,14 +311,21 @@ def _run_handler(
             task=task,
             runtime=runtime,
         )
-        output = spec.handler(params, inputs, ctx)
+        phase = Phase.HANDLER
+        timeout_s = invocation.timeout_s or task.timeout_s
+        if runtime.settings.enforce_timeouts_in_process:
+            output = call_with_deadline(spec.handler, (params, inputs, ctx), timeout_s=timeout_s)
+        else:
+            output = spec.handler(params, inputs, ctx)
+        phase = Phase.OUTPUT
         if not isinstance(output, BaseModel):
             raise TypeError(
                 f"handler of {task.type} returned {type(output).__name__}, not a pydantic model"
             )
         output_json = output.model_dump_json()
     except Exception as exc:  # every failure is recorded; none may break the canvas
-        error = to_task_error(exc)
+        failure = exc
+        error = to_task_error(exc, phase=phase)
         # A typed error is an expected outcome; anything else deserves its traceback.
         log.warning(
             "task %s of run %s failed: %s",
@@ -173,42 +334,57 @@ def _run_handler(
             exc,
             exc_info=not isinstance(exc, HandlerError),
         )
-    finished_at = utcnow()
     final = started.model_copy(
         update={
             "state": TaskState.SUCCEEDED if error is None else TaskState.FAILED,
-            "finished_at": finished_at,
+            "finished_at": utcnow(),
             "duration_ms": round((time.perf_counter() - wall_start) * 1000, 3),
             "error": error,
         }
     )
-    cpu_ms = round((time.process_time() - cpu_start) * 1000, 3)
-    _finish(
-        runtime,
-        run_id,
-        user_id,
-        final,
-        output_json,
-        [
+    return HandlerRun(final, output_json, failure, params, inputs)
+
+
+def _conclude(
+    runtime: Runtime,
+    task: AITask,
+    user_id: str,
+    run_id: str,
+    final: TaskStatus,
+    output_json: str | None,
+    started_at: datetime,
+    *,
+    recorded: bool = False,
+    inputs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Record the task's final state (unless done already) and apply the abort rule."""
+    if not recorded:
+        audit = [
             AuditEntry(
                 user_id=user_id,
                 action=AuditAction.TASK_STARTED,
                 run_id=run_id,
                 task_id=task.id,
-                detail={"task_type": str(task.type), "worker": status.worker},
-                at=now,
+                detail={"task_type": str(task.type), "worker": final.worker},
+                at=started_at,
             ),
             AuditEntry(
                 user_id=user_id,
                 action=AuditAction.TASK_FINISHED,
                 run_id=run_id,
                 task_id=task.id,
-                detail={"state": final.state.value, "cpu_time_ms": cpu_ms},
-                at=finished_at,
+                detail={"state": final.state.value, "degraded": final.degraded},
+                at=final.finished_at or utcnow(),
             ),
-        ],
-    )
-    return final
+        ]
+        fingerprint = None
+        if final.state is TaskState.SUCCEEDED and output_json is not None:
+            fingerprint = input_fingerprint(str(task.type), task.parameters, inputs or {})
+        _finish(runtime, run_id, user_id, final, output_json, audit, fingerprint)
+    if final.state is TaskState.FAILED and aborts_run(task):
+        message = final.error.message if final.error else final.reason
+        runtime.context.set_abort(user_id, run_id, f"task {task.id} failed: {message}")
+    return {"task_id": task.id, "state": final.state.value}
 
 
 def _finish(
@@ -218,8 +394,11 @@ def _finish(
     status: TaskStatus,
     output_json: str | None,
     audit: list[AuditEntry],
+    fingerprint: str | None = None,
 ) -> None:
     # Live context first (downstream tasks read it next), then history in one transaction.
+    if status.state is TaskState.SUCCEEDED and status.degraded:
+        status = status.model_copy(update={"reason": status.reason or "degraded output"})
     runtime.context.record_task_end(user_id, run_id, status, output_json)
     runtime.history.record_attempt(
         run_id=run_id,
@@ -235,4 +414,16 @@ def _finish(
         error=status.error,
         reason=status.reason,
         audit=audit,
+        output=None if output_json is None or status.degraded else _as_data(output_json),
+        input_fingerprint=None if status.degraded else fingerprint,
     )
+
+
+def _as_data(output_json: str) -> dict[str, Any]:
+    import json
+
+    data = json.loads(output_json)
+    return data if isinstance(data, dict) else {"value": data}
+
+
+__all__ = ["Delivery", "ResultStatus", "execute_task"]

@@ -12,6 +12,7 @@ from orchestrator.models import (
     ExecutionResult,
     FailureStatus,
     ResourceUsage,
+    ResultStatus,
     RunState,
     RunStatus,
     TaskChain,
@@ -45,9 +46,15 @@ def summarize_run(
     submitted_at: datetime,
     finished_at: datetime,
 ) -> ExecutionResult:
-    """The run's ExecutionResult from the final state of each task (pure)."""
+    """The run's ExecutionResult from the final state of each task (pure).
+
+    A task that failed and was recovered counts as completed; it is also listed in
+    ``failed_tasks`` with final status "recovered" and its recovery attempts, which do not
+    make the run partial.
+    """
     completed: list[TaskResult] = []
     failed: list[TaskFailure] = []
+    unrecovered = 0
     for task in chain.tasks:
         status = states.get(task.id)
         state = status.state if status is not None else TaskState.PENDING
@@ -56,12 +63,25 @@ def summarize_run(
             completed.append(
                 TaskResult(
                     task_id=task.id,
+                    status=ResultStatus.WARNING if status.degraded else ResultStatus.SUCCESS,
                     output=outputs.get(task.id),
                     duration_ms=duration,
                     resource_usage=ResourceUsage(wall_time_ms=duration),
+                    degraded=status.degraded,
                 )
             )
+            if status.recovery_attempts and status.error is not None:
+                failed.append(
+                    TaskFailure(
+                        task_id=task.id,
+                        error=status.error,
+                        attempt_count=max(status.attempt, 1),
+                        recovery_attempts=status.recovery_attempts,
+                        final_status=FailureStatus.RECOVERED,
+                    )
+                )
             continue
+        unrecovered += 1
         if status is not None and status.error is not None:
             error = status.error
         else:
@@ -74,6 +94,7 @@ def summarize_run(
                 task_id=task.id,
                 error=error,
                 attempt_count=max(status.attempt if status else 0, 1),
+                recovery_attempts=status.recovery_attempts if status else [],
                 final_status=FailureStatus.FAILED
                 if state is TaskState.FAILED
                 else FailureStatus.SKIPPED,
@@ -86,10 +107,11 @@ def summarize_run(
     return ExecutionResult(
         chain_id=chain.id,
         run_id=run_id,
-        status=run_status(len(completed), len(failed), cancelled=cancelled),
+        status=run_status(len(completed), unrecovered, cancelled=cancelled),
         completed_tasks=completed,
         failed_tasks=failed,
         duration_ms=round((finished_at - submitted_at).total_seconds() * 1000, 3),
+        degraded_tasks=[r.task_id for r in completed if r.degraded],
     )
 
 

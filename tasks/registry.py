@@ -23,6 +23,7 @@ from pydantic import BaseModel
 
 from orchestrator.models import Module, TaskType
 from tasks.context import HandlerContext
+from tasks.hooks import RecoveryHooks
 
 #: Outputs of upstream tasks, by upstream task id (data_flow and validation edges).
 Inputs = dict[str, Any]
@@ -60,6 +61,8 @@ class TaskRegistry:
 
     def __init__(self) -> None:
         self._specs: dict[str, TaskSpec] = {}
+        #: Fallbacks, alternatives and compensations recovery may use for these types.
+        self.hooks = RecoveryHooks()
 
     def register(
         self,

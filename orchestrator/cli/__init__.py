@@ -6,53 +6,30 @@ operation failed, 2 invalid input (nothing was enqueued).
 
 from __future__ import annotations
 
-import json
 import sys
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
-from pydantic import ValidationError
-from rich.console import Console
 
 from config.settings import Settings
+from orchestrator.cli.common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    console,
+    err_console,
+    fail,
+    invalid_input_exits,
+    open_orchestrator,
+    print_json,
+)
 from orchestrator.cli.render import chain_table, follow, result_summary, status_table
 from orchestrator.control import Orchestrator, RunNotFound
-from orchestrator.dag import ChainValidationError
 from orchestrator.models import GoalContext, Priority, RunStatus, TaskChain, UserGoal
 from orchestrator.models.goal import PreferenceValue
-from orchestrator.planner import MissingGoalContext, NoMatchingWorkflow
 
-EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
 DEMO_GOAL = "Check system health and back up my state"
-
-console = Console()
-err_console = Console(stderr=True)
-
-
-def fail(message: str, code: int = EXIT_INVALID) -> NoReturn:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False)
-    sys.exit(code)
-
-
-@contextmanager
-def invalid_input_exits() -> Iterator[None]:
-    """Turn every kind of invalid goal or chain into exit code 2 with a clear message."""
-    try:
-        yield
-    except (ChainValidationError, NoMatchingWorkflow, MissingGoalContext) as exc:
-        fail(str(exc))
-    except ValidationError as exc:
-        fail(f"invalid input:\n{exc}")
-
-
-def open_orchestrator() -> Orchestrator:
-    try:
-        return Orchestrator.from_settings(Settings())
-    except ValidationError as exc:
-        fail(f"invalid settings:\n{exc}", EXIT_FAILED)
 
 
 def goal_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -102,10 +79,6 @@ def build_goal(
                 portfolio_id=portfolio, project_id=project, user_preferences=preferences
             ),
         )
-
-
-def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
 
 
 @click.group()
@@ -353,3 +326,9 @@ def demo(as_json: bool) -> None:
     finally:
         orch.close()
     sys.exit(code)
+
+
+# Steering commands (pause, resume, approvals, recovery statistics, dead letters).
+from orchestrator.cli.steering import register as _register_steering  # noqa: E402
+
+_register_steering(main)

@@ -16,7 +16,10 @@ class EventType(StrEnum):
     RUN_STARTED = "run_started"
     TASK_STARTED = "task_started"
     TASK_FINISHED = "task_finished"
+    TASK_STATE = "task_state"
     CANCEL_REQUESTED = "cancel_requested"
+    RUN_PAUSED = "run_paused"
+    RUN_RESUMED = "run_resumed"
     RUN_FINISHED = "run_finished"
 
 

@@ -19,7 +19,16 @@ import redis
 
 from orchestrator.context.events import EventType, RunEvent
 from orchestrator.context.keys import RunKeys, user_runs_key
-from orchestrator.models import ExecutionResult, RunState, TaskChain, TaskStatus
+from orchestrator.models import (
+    AITask,
+    ExecutionResult,
+    RunState,
+    TaskChain,
+    TaskDependency,
+    TaskError,
+    TaskState,
+    TaskStatus,
+)
 from orchestrator.models.base import StrictModel
 
 EVENT_STREAM_MAXLEN = 10_000
@@ -41,7 +50,10 @@ class RunMeta(StrictModel):
     started_at: datetime | None = None
     finished_at: datetime | None = None
     cancel_requested: bool = False
+    pause_requested: bool = False
     abort_reason: str | None = None
+    #: Bumped when recovery adds tasks to the plan (alternative_approach).
+    chain_version: int = 0
 
 
 class ContextStore:
@@ -54,7 +66,7 @@ class ContextStore:
         self.prefix = prefix
         self.ttl_s = ttl_s
         # The chain of a run never changes once submitted, so tasks parse it once per process.
-        self._chains: OrderedDict[tuple[str, str], TaskChain] = OrderedDict()
+        self._chains: OrderedDict[tuple[str, str, int], TaskChain] = OrderedDict()
         self._chains_lock = threading.Lock()
 
     @classmethod
@@ -114,8 +126,12 @@ class ContextStore:
         fields = {k: json.loads(v) for k, v in raw.items() if k in RunMeta.model_fields}
         return RunMeta.model_validate(fields)
 
-    def chain(self, user_id: str, run_id: str) -> TaskChain:
-        cache_key = (user_id, run_id)
+    def chain(self, user_id: str, run_id: str, *, version: int | None = None) -> TaskChain:
+        """The run's plan; ``version`` (from RunMeta) lets a process reuse its parsed copy."""
+        if version is None:
+            meta = self.run_meta(user_id, run_id)
+            version = meta.chain_version if meta is not None else 0
+        cache_key = (user_id, run_id, version)
         with self._chains_lock:
             cached = self._chains.get(cache_key)
             if cached is not None:
@@ -130,6 +146,44 @@ class ContextStore:
             while len(self._chains) > _CHAIN_CACHE_SIZE:
                 self._chains.popitem(last=False)
         return chain
+
+    def add_tasks(
+        self,
+        user_id: str,
+        run_id: str,
+        tasks: list[AITask],
+        dependencies: list[TaskDependency],
+        *,
+        alternative_of: str,
+    ) -> TaskChain:
+        """Add tasks to a running plan (recovery's alternatives) and bump its version."""
+        keys = self.keys(user_id, run_id)
+        current = self.chain(user_id, run_id)
+        known = {t.id for t in current.tasks}
+        new_tasks = [t for t in tasks if t.id not in known]
+        updated = current.model_copy(
+            update={
+                "tasks": [*current.tasks, *new_tasks],
+                "dependencies": [*current.dependencies, *dependencies],
+            }
+        )
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(keys.chain, updated.model_dump_json(by_alias=True))
+        pipe.hincrby(keys.meta, "chain_version", 1)
+        pending: RedisMapping = {
+            t.id: TaskStatus(
+                task_id=t.id,
+                type=str(t.type),
+                module=t.module.value,
+                queue=t.module.queue,
+                reason=f"part of the alternative for {alternative_of}",
+            ).model_dump_json()
+            for t in new_tasks
+        }
+        if pending:
+            pipe.hset(keys.tasks, mapping=pending)
+        pipe.execute()
+        return updated
 
     def mark_run_started(self, user_id: str, run_id: str, at: datetime) -> bool:
         """Record that the run's first task started; True only for the first caller."""
@@ -152,6 +206,93 @@ class ContextStore:
         self._add_event(pipe, keys, RunEvent(type=EventType.CANCEL_REQUESTED, at=utcnow()))
         pipe.execute()
         return True
+
+    def set_pause(self, user_id: str, run_id: str, paused: bool) -> bool:
+        """Pause (tasks not yet started park) or resume a run; False if there is no run."""
+        keys = self.keys(user_id, run_id)
+        meta = self.run_meta(user_id, run_id)
+        if meta is None:
+            return False
+        state = (
+            RunState.PAUSED
+            if paused
+            else (RunState.RUNNING if meta.started_at is not None else RunState.PENDING)
+        )
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(
+            keys.meta,
+            mapping={"pause_requested": json.dumps(paused), "state": json.dumps(state.value)},
+        )
+        self._add_event(
+            pipe,
+            keys,
+            RunEvent(type=EventType.RUN_PAUSED if paused else EventType.RUN_RESUMED, at=utcnow()),
+        )
+        pipe.execute()
+        return True
+
+    def note_task_state(
+        self,
+        user_id: str,
+        run_id: str,
+        task_id: str,
+        state: TaskState,
+        reason: str,
+        *,
+        error: TaskError | None = None,
+    ) -> None:
+        """Record a non-final state change of a task (retrying, parked, compensated)."""
+        keys = self.keys(user_id, run_id)
+        raw = self.client.hget(keys.tasks, task_id)
+        if raw is None:
+            return
+        status = TaskStatus.model_validate_json(raw).model_copy(
+            update={
+                "state": state,
+                "reason": reason,
+                "error": error if error is not None else TaskStatus.model_validate_json(raw).error,
+            }
+        )
+        if state is TaskState.PENDING:
+            status = status.model_copy(update={"finished_at": None, "duration_ms": None})
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.tasks, task_id, status.model_dump_json())
+        self._add_event(
+            pipe,
+            keys,
+            RunEvent(
+                type=EventType.TASK_STATE,
+                at=utcnow(),
+                task_id=task_id,
+                state=state.value,
+                detail={"reason": reason},
+            ),
+        )
+        pipe.execute()
+
+    def count_delivery(self, user_id: str, run_id: str, task_id: str, attempt: int) -> int:
+        """Count this delivery of one attempt of a task; more than one means redelivery."""
+        key = f"{self.keys(user_id, run_id).base}:deliveries"
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hincrby(key, f"{task_id}#{attempt}", 1)
+        pipe.expire(key, self.ttl_s)
+        count, _ = pipe.execute()
+        return int(count)
+
+    def repair_from_history(
+        self, user_id: str, run_id: str, outputs: Mapping[str, dict[str, Any]]
+    ) -> int:
+        """Write outputs recorded in history back into the live context; how many differed."""
+        keys = self.keys(user_id, run_id)
+        current = self.client.hgetall(keys.outputs)
+        missing: RedisMapping = {
+            task_id: json.dumps(output)
+            for task_id, output in outputs.items()
+            if task_id not in current or json.loads(current[task_id]) != output
+        }
+        if missing:
+            self.client.hset(keys.outputs, mapping=missing)
+        return len(missing)
 
     def set_abort(self, user_id: str, run_id: str, reason: str) -> None:
         """Abort the rest of the run (a task with a critical precondition failed)."""

@@ -20,6 +20,11 @@ class AuditAction(StrEnum):
     TASK_REFUSED = "task_refused"
     TASK_SKIPPED = "task_skipped"
     CANCEL_REQUESTED = "cancel_requested"
+    TASK_PARKED = "task_parked"
+    TASK_APPROVED = "task_approved"
+    TASK_REJECTED = "task_rejected"
+    PAUSE_REQUESTED = "pause_requested"
+    RESUME_REQUESTED = "resume_requested"
 
 
 def utc_now() -> datetime:

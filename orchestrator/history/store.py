@@ -27,6 +27,7 @@ from orchestrator.history.records import (
     audit_row_values,
     run_record,
 )
+from orchestrator.history.recovery_records import storable_json
 from orchestrator.history.tables import AuditLogRow, GoalRow, RunRow, TaskAttemptRow
 from orchestrator.models import (
     ExecutionResult,
@@ -183,11 +184,15 @@ class HistoryStore:
         error: TaskError | None,
         reason: str | None,
         audit: Sequence[AuditEntry] = (),
+        output: dict[str, Any] | None = None,
+        input_fingerprint: str | None = None,
     ) -> None:
         """Write one task attempt (upsert on run, task, attempt) and its audit entries.
 
         One transaction, meant to be called once when the attempt ends. Writing the same
         attempt again overwrites it, so a redelivered task does not duplicate history.
+        ``output`` (JSON) is what a succeeded attempt produced; ``input_fingerprint``
+        identifies its inputs, for ``last_good_output``.
         """
         values = {
             "run_id": run_id,
@@ -202,6 +207,8 @@ class HistoryStore:
             "duration_ms": duration_ms,
             "error": error.model_dump(mode="json") if error is not None else None,
             "reason": reason,
+            "output": None if output is None else storable_json(output),
+            "input_fingerprint": input_fingerprint,
         }
         stmt = self._upsert()(TaskAttemptRow).values(**values)
         stmt = stmt.on_conflict_do_update(
@@ -322,3 +329,34 @@ class HistoryStore:
         with self._sessions() as s:
             rows = s.scalars(stmt.order_by(AuditLogRow.id).limit(limit))
             return [audit_entry(r) for r in rows]
+
+    def last_good_output(self, task_type: str, input_fingerprint: str) -> dict[str, Any] | None:
+        """The output of the newest succeeded attempt of ``task_type`` with these inputs."""
+        stmt = (
+            select(TaskAttemptRow.output)
+            .where(
+                TaskAttemptRow.input_fingerprint == input_fingerprint,
+                TaskAttemptRow.task_type == task_type,
+                TaskAttemptRow.state == TaskState.SUCCEEDED.value,
+                TaskAttemptRow.output.is_not(None),
+            )
+            .order_by(TaskAttemptRow.finished_at.desc().nulls_last(), TaskAttemptRow.id.desc())
+            .limit(1)
+        )
+        with self._sessions() as s:
+            return s.scalar(stmt)
+
+    def attempt_outputs(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """``task_id -> output`` of each task of a run that succeeded (its latest success)."""
+        stmt = (
+            select(TaskAttemptRow.task_id, TaskAttemptRow.output)
+            .where(
+                TaskAttemptRow.run_id == run_id,
+                TaskAttemptRow.state == TaskState.SUCCEEDED.value,
+                TaskAttemptRow.output.is_not(None),
+            )
+            .order_by(TaskAttemptRow.attempt)
+        )
+        with self._sessions() as s:
+            # Ascending attempts: a later success overwrites an earlier one.
+            return dict(s.execute(stmt).all())

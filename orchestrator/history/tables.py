@@ -12,6 +12,8 @@ from typing import Any
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
+    CheckConstraint,
     DateTime,
     Dialect,
     Float,
@@ -36,6 +38,8 @@ NAMING_CONVENTION: dict[str, str] = {
 
 #: Length of every identifier column (run, chain, goal, task and user ids).
 ID_LEN = 128
+#: Length of fingerprint columns (a hex SHA-256 digest).
+FINGERPRINT_LEN = 64
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -133,6 +137,11 @@ class TaskAttemptRow(Base):
     duration_ms: Mapped[float | None] = mapped_column(Float)
     error: Mapped[dict[str, Any] | None] = mapped_column(json_type(nullable=True))
     reason: Mapped[str | None] = mapped_column(Text)
+    #: The task's output (JSON) when the attempt succeeded; 0002.
+    output: Mapped[dict[str, Any] | None] = mapped_column(json_type(nullable=True))
+    #: Hash of task type, parameters and inputs: finds the last good output for the
+    #: same inputs (graceful degradation); 0002.
+    input_fingerprint: Mapped[str | None] = mapped_column(String(FINGERPRINT_LEN), index=True)
 
 
 class AuditLogRow(Base):
@@ -151,3 +160,95 @@ class AuditLogRow(Base):
     task_id: Mapped[str | None] = mapped_column(String(ID_LEN))
     action: Mapped[str] = mapped_column(String(32))
     detail: Mapped[dict[str, Any]] = mapped_column(json_type())
+
+
+# -- recovery (0002) -----------------------------------------------------------------------
+#
+# The recovery tables have no foreign key to ``runs``, like the audit log: what was learnt
+# about an error fingerprint must outlive any clean-up of runs, and a worker recording a
+# failure must not depend on the run's submission having been written first.
+
+
+class TaskFailureRow(Base):
+    """One failure of one task attempt, with the fingerprint of its error."""
+
+    __tablename__ = "task_failures"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    task_type: Mapped[str] = mapped_column(String(64))
+    attempt: Mapped[int] = mapped_column(Integer)
+    error_type: Mapped[str] = mapped_column(String(32))
+    fingerprint: Mapped[str] = mapped_column(String(FINGERPRINT_LEN), index=True)
+    message: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str | None] = mapped_column(String(16))
+    details: Mapped[dict[str, Any]] = mapped_column(json_type())
+
+
+class RecoveryAttemptRow(Base):
+    """One recovery strategy applied to one failure; ``succeeded`` is NULL while it runs."""
+
+    __tablename__ = "recovery_attempts"
+    __table_args__ = (
+        # Finished exactly when it has an outcome: the statistics rely on it.
+        CheckConstraint(
+            "(finished_at IS NULL) = (succeeded IS NULL)", name="outcome_when_finished"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN))
+    attempt: Mapped[int] = mapped_column(Integer)
+    error_type: Mapped[str] = mapped_column(String(32), index=True)
+    fingerprint: Mapped[str] = mapped_column(String(FINGERPRINT_LEN), index=True)
+    strategy: Mapped[str] = mapped_column(String(32))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    succeeded: Mapped[bool | None] = mapped_column(Boolean)
+    time_to_recover_ms: Mapped[float | None] = mapped_column(Float)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+class ParkedTaskRow(Base):
+    """A task waiting for a person (approval) or for its run to resume (pause).
+
+    ``signature`` is the Celery signature (as a dict) that runs the task once released.
+    Undecided while ``decision`` is NULL; one row per (run, task).
+    """
+
+    __tablename__ = "parked_tasks"
+    __table_args__ = (
+        CheckConstraint("kind IN ('approval', 'pause')", name="kind"),
+        CheckConstraint(
+            "decision IS NULL OR decision IN ('approved', 'rejected', 'resumed')",
+            name="decision",
+        ),
+    )
+
+    run_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str] = mapped_column(Text)
+    signature: Mapped[dict[str, Any]] = mapped_column(json_type())
+    parked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decision: Mapped[str | None] = mapped_column(String(16))
+    decided_by: Mapped[str | None] = mapped_column(String(ID_LEN))
+
+
+class DeadLetterRow(Base):
+    """A message that could not be processed (poison message), kept with its payload."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    celery_task_id: Mapped[str | None] = mapped_column(String(255))
+    task_name: Mapped[str | None] = mapped_column(String(255))
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(json_type())
+    delivery_count: Mapped[int | None] = mapped_column(Integer)

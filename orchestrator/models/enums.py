@@ -148,6 +148,7 @@ class RunState(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
+    PAUSED = "paused"
     COMPLETED = "completed"
     PARTIAL = "partial"
     FAILED = "failed"
@@ -155,7 +156,7 @@ class RunState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self not in (RunState.PENDING, RunState.RUNNING)
+        return self not in (RunState.PENDING, RunState.RUNNING, RunState.PAUSED)
 
 
 class TaskState(StrEnum):
@@ -163,6 +164,10 @@ class TaskState(StrEnum):
 
     PENDING = "pending"
     RUNNING = "running"
+    #: Failed; a retry is scheduled (countdown) by the recovery layer.
+    RETRYING = "retrying"
+    #: Waiting for a person (approval) or for the run to resume; holds no worker slot.
+    PARKED = "parked"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     SKIPPED = "skipped"
@@ -170,4 +175,9 @@ class TaskState(StrEnum):
 
     @property
     def is_final(self) -> bool:
-        return self not in (TaskState.PENDING, TaskState.RUNNING)
+        return self in (
+            TaskState.SUCCEEDED,
+            TaskState.FAILED,
+            TaskState.SKIPPED,
+            TaskState.CANCELLED,
+        )

@@ -36,10 +36,14 @@ class TaskError(StrictModel):
 
 
 class RecoveryAttempt(StrictModel):
+    """One strategy applied to one failure; ``succeeded`` is None while it is in progress."""
+
     strategy: RecoveryType
+    error_type: ErrorType | None = None
+    attempt: int = 1
     started_at: datetime
     finished_at: datetime | None = None
-    succeeded: bool = False
+    succeeded: bool | None = None
     detail: str = ""
 
 
@@ -82,6 +86,8 @@ class ExecutionResult(StrictModel):
     duration_ms: float = 0.0
     adaptive_actions: list[AdaptiveAction] = Field(default_factory=list)
     learnings: list[ExecutionLearning] = Field(default_factory=list)
+    #: Tasks whose output came from graceful degradation (a fallback, or a cached output).
+    degraded_tasks: list[str] = Field(default_factory=list)
 
 
 class TaskStatus(StrictModel):
@@ -99,6 +105,8 @@ class TaskStatus(StrictModel):
     duration_ms: float | None = None
     error: TaskError | None = None
     reason: str | None = None
+    degraded: bool = False
+    recovery_attempts: list[RecoveryAttempt] = Field(default_factory=list)
 
 
 class ExecutionStatus(StrictModel):
@@ -111,6 +119,7 @@ class ExecutionStatus(StrictModel):
     submitted_at: datetime
     finished_at: datetime | None = None
     cancel_requested: bool = False
+    pause_requested: bool = False
 
     @property
     def progress(self) -> float:

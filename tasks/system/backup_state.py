@@ -12,7 +12,7 @@ from typing import Any
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import BackupStateParams
 from tasks.context import HandlerContext
-from tasks.errors import InvalidInput, PermissionDenied
+from tasks.errors import InvalidInputError, PermissionDeniedError
 from tasks.registry import Inputs
 
 BACKUP_FORMAT_VERSION = 1
@@ -46,10 +46,10 @@ def backup_state(params: BackupStateParams, inputs: Inputs, ctx: HandlerContext)
     run_id = params.target_run_id or ctx.run_id
     record = runtime.history.get_run(run_id)
     if record is None:
-        raise InvalidInput(f"run {run_id} does not exist", run_id=run_id)
+        raise InvalidInputError(f"run {run_id} does not exist", run_id=run_id)
     if record.user_id != ctx.user_id:
         # Same message as a missing run: a user learns nothing of other users' runs.
-        raise PermissionDenied(f"run {run_id} does not exist", run_id=run_id)
+        raise PermissionDeniedError(f"run {run_id} does not exist", run_id=run_id)
 
     live = runtime.context.snapshot(record.user_id, run_id)
     attempts = runtime.history.attempts(run_id)
@@ -68,7 +68,9 @@ def backup_state(params: BackupStateParams, inputs: Inputs, ctx: HandlerContext)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     path = (directory / (params.file_name or f"{run_id}-{stamp}.json")).resolve()
     if path.parent != directory:
-        raise PermissionDenied(f"backup file name {params.file_name!r} leaves the backup directory")
+        raise PermissionDeniedError(
+            f"backup file name {params.file_name!r} leaves the backup directory"
+        )
     payload = json.dumps(document, indent=2, sort_keys=True).encode()
     _write_atomically(path, payload)
     return BackupResult(

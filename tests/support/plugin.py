@@ -41,7 +41,9 @@ class StepOutput(StrictModel):
 
 
 class InjectedFailureError(HandlerError):
-    """A failure the test asked for."""
+    """A failure the test asked for; final, so the run semantics are seen without recovery."""
+
+    recoverable = False
 
 
 def step(params: StepParams, inputs: Inputs, ctx: HandlerContext) -> StepOutput:

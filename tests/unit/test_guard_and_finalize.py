@@ -362,11 +362,11 @@ def test_exceptions_map_to_the_spec_error_types(exc: BaseException, expected: Er
 @pytest.mark.parametrize(
     ("exc", "expected"),
     [
-        (errors.PermissionDenied("nope"), ErrorType.PERMISSION_DENIED),
-        (errors.InvalidInput("bad"), ErrorType.INVALID_INPUT),
-        (errors.DependencyFailure("up"), ErrorType.DEPENDENCY_FAILURE),
-        (errors.ServiceDown("down"), ErrorType.SERVICE_DOWN),
-        (errors.NotImplementedYet("later"), ErrorType.RESOURCE_UNAVAILABLE),
+        (errors.PermissionDeniedError("nope"), ErrorType.PERMISSION_DENIED),
+        (errors.InvalidInputError("bad"), ErrorType.INVALID_INPUT),
+        (errors.DependencyFailureError("up"), ErrorType.DEPENDENCY_FAILURE),
+        (errors.ServiceDownError("down"), ErrorType.SERVICE_DOWN),
+        (errors.NotImplementedYetError("later"), ErrorType.RESOURCE_UNAVAILABLE),
     ],
     ids=lambda v: type(v).__name__ if isinstance(v, BaseException) else str(v),
 )
@@ -375,15 +375,17 @@ def test_typed_task_errors_keep_their_type(exc: errors.TaskError, expected: Erro
 
 
 def test_typed_error_keeps_its_details_and_message() -> None:
-    exc = errors.ServiceDown("quotes api down", service="quotes", status=503)
+    exc = errors.ServiceDownError("quotes api down", service="quotes", status=503)
     record = to_task_error(exc)
     assert record.type is ErrorType.SERVICE_DOWN
     assert record.message == "quotes api down"
-    assert record.details == {"exception": "ServiceDown", "service": "quotes", "status": 503}
+    assert record.details["exception"] == "ServiceDownError"
+    assert record.details["service"] == "quotes"
+    assert record.details["status"] == 503
 
 
 def test_typed_error_wins_over_builtin_base_class() -> None:
-    class SlowServiceError(errors.ServiceDown, TimeoutError):
+    class SlowServiceError(errors.ServiceDownError, TimeoutError):
         pass
 
     assert classify_exception(SlowServiceError("slow")) is ErrorType.SERVICE_DOWN
