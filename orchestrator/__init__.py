@@ -1,10 +1,10 @@
 """AI task orchestration on Celery: goals -> typed task DAGs -> per-module worker pools.
 
-    from orchestrator import Orchestrator, UserGoal
+from orchestrator import Orchestrator, UserGoal
 
-    with Orchestrator.from_settings() as orch:
-        run_id = orch.submit(UserGoal(description="Check system health and back up my state"))
-        result = orch.wait(run_id, timeout_s=60)
+with Orchestrator.from_settings() as orch:
+    run_id = orch.submit(UserGoal(description="Check system health and back up my state"))
+    result = orch.wait(run_id, timeout_s=60)
 """
 
 from __future__ import annotations

@@ -294,7 +294,8 @@ class Orchestrator:
             return False
         signature = self.app.signature(parked.signature)
         invocation = Invocation.model_validate(signature.kwargs.get("invocation") or {})
-        resent = signature.clone(
+        # replace(), not clone(): an immutable signature ignores kwargs given to clone().
+        resent = signature.replace(
             kwargs=invocation.model_copy(update={"decision": decision}).as_kwargs()
         )
         with denied_join_result():

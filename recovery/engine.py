@@ -25,7 +25,7 @@ from recovery.policy import (
     rank_strategies,
 )
 from recovery.strategies import FailureContext, Outcome, OutcomeKind, Strategy, default_strategies
-from tasks.control import ParkKind
+from recovery.strategies.base import park_for_approval
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
@@ -145,7 +145,7 @@ class RecoveryEngine:
             f"approve to apply {option.type.value} ({option.description or option.id}), "
             "reject to skip the task"
         )
-        ctx.control.park(kind=ParkKind.APPROVAL, reason=reason, invocation=invocation)
+        park_for_approval(ctx, reason, invocation)
 
     def _start(self, ctx: FailureContext, strategy: RecoveryType) -> int:
         return self.runtime.recovery_log.start_recovery(

@@ -11,10 +11,11 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from celery import Celery, Task, chain, chord
 from celery.canvas import Signature
-from celery.exceptions import Ignore
+from celery.exceptions import Ignore, Retry
 
 from orchestrator.context import utcnow
-from tasks.control import Invocation, ParkKind
+from orchestrator.models import TaskError
+from tasks.control import HandedOff, Invocation, ParkKind
 from tasks.execution import Delivery, execute_task
 from tasks.finalize import finalize_run
 from tasks.merge import merge_alternative
@@ -92,7 +93,11 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
         if invocation.timeout_s is not None:
             options["soft_time_limit"] = invocation.timeout_s
             options["time_limit"] = invocation.timeout_s + self._runtime.settings.time_limit_grace_s
-        raise self.retry(countdown=countdown_s, kwargs=invocation.as_kwargs(), **options)
+        try:
+            self.retry(countdown=countdown_s, kwargs=invocation.as_kwargs(), **options)
+        except Retry as exc:
+            raise HandedOff(exc) from None
+        raise AssertionError("Task.retry always raises")
 
     def replace_with(self, task_ids: list[str], *, recovery_id: int) -> NoReturn:
         run_id, task_id, user_id = self.request.args[:3]
@@ -105,8 +110,7 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
             queue=runtime.context.chain(user_id, run_id).task(task_id).module.queue,
         )
         # Always an explicit chord, even for one part: Celery unrolls one-member groups.
-        self.replace(chord(parts, merge_sig))
-        raise Ignore  # replace() raises; this line is for the type checker
+        self._hand_off_to(chord(parts, merge_sig))
 
     def restart_with(self, task_ids: list[str], invocation: Invocation) -> NoReturn:
         run_id, task_id, user_id = self.request.args[:3]
@@ -118,15 +122,22 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
             )
             for t in task_ids
         ]
-        again = task_signature(self.app, runtime, run_id, task_id, user_id).clone(
+        # replace(), not clone(): an immutable signature ignores kwargs given to clone().
+        again = task_signature(self.app, runtime, run_id, task_id, user_id).replace(
             kwargs=invocation.as_kwargs()
         )
         # replace() gives the chain's last step this task's id and appends the rest of
         # the original chain, so downstream tasks keep waiting on the same ids.
-        self.replace(chain(*reruns, again))
-        raise Ignore
+        self._hand_off_to(chain(*reruns, again))
 
-    def park(self, *, kind: ParkKind, reason: str, invocation: Invocation) -> NoReturn:
+    def park(
+        self,
+        *,
+        kind: ParkKind,
+        reason: str,
+        invocation: Invocation,
+        error: TaskError | None = None,
+    ) -> NoReturn:
         run_id, task_id, user_id = self.request.args[:3]
         signature = self.signature_from_request(kwargs=invocation.as_kwargs())
         park_task(
@@ -137,8 +148,16 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
             kind=kind,
             reason=reason,
             signature=dict(signature),
+            error=error,
         )
-        raise Ignore
+        raise HandedOff(Ignore())
+
+    def _hand_off_to(self, replacement: Signature) -> NoReturn:
+        try:
+            self.replace(replacement)
+        except Ignore as exc:
+            raise HandedOff(exc) from None
+        raise AssertionError("Task.replace always raises Ignore")
 
 
 def park_task(
@@ -150,6 +169,7 @@ def park_task(
     kind: ParkKind,
     reason: str,
     signature: dict[str, Any],
+    error: TaskError | None = None,
 ) -> None:
     """Store a task's signature durably and show it as parked (the worker then lets go)."""
     from orchestrator.history import AuditAction, AuditEntry
@@ -165,7 +185,7 @@ def park_task(
         signature=signature,
         parked_at=now,
     )
-    runtime.context.note_task_state(user_id, run_id, task_id, TaskState.PARKED, reason)
+    runtime.context.note_task_state(user_id, run_id, task_id, TaskState.PARKED, reason, error=error)
     runtime.history.record_audit(
         [
             AuditEntry(
@@ -191,15 +211,18 @@ def bind_registry(app: Celery, registry: TaskRegistry) -> None:
             user_id: str,
             invocation: dict[str, Any] | None = None,
         ) -> dict[str, Any]:
-            return execute_task(
-                runtime_of(self.app),
-                run_id,
-                task_id,
-                user_id,
-                self.delivery(),
-                invocation=Invocation.model_validate(invocation or {}),
-                control=self,
-            )
+            try:
+                return execute_task(
+                    runtime_of(self.app),
+                    run_id,
+                    task_id,
+                    user_id,
+                    self.delivery(),
+                    invocation=Invocation.model_validate(invocation or {}),
+                    control=self,
+                )
+            except HandedOff as handed_off:
+                raise handed_off.celery_exception from None
 
         app.task(name=spec.celery_name, base=OrchestratedTask, bind=True, shared=False)(run)
 

@@ -14,8 +14,20 @@ from typing import Any, NoReturn, Protocol
 
 from pydantic import Field
 
-from orchestrator.models import RecoveryType
+from orchestrator.models import RecoveryType, TaskError
 from orchestrator.models.base import StrictModel
+
+
+class HandedOff(BaseException):
+    """This execution ends here; Celery takes over (a retry, a replacement, a parked task).
+
+    A BaseException so that no ``except Exception`` between the strategy and the Celery
+    task wrapper can swallow it; the wrapper re-raises Celery's own exception.
+    """
+
+    def __init__(self, celery_exception: Exception) -> None:
+        super().__init__(str(celery_exception))
+        self.celery_exception = celery_exception
 
 
 class ParkKind(StrEnum):
@@ -59,5 +71,12 @@ class TaskControl(Protocol):
     def restart_with(self, task_ids: list[str], invocation: Invocation) -> NoReturn:
         """Re-run ``task_ids`` in order, then this task again, then the rest of the chain."""
 
-    def park(self, *, kind: ParkKind, reason: str, invocation: Invocation) -> NoReturn:
+    def park(
+        self,
+        *,
+        kind: ParkKind,
+        reason: str,
+        invocation: Invocation,
+        error: TaskError | None = None,
+    ) -> NoReturn:
         """Store this task's own signature durably and stop without holding a worker slot."""

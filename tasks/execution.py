@@ -200,12 +200,8 @@ def _close_recovery(
     """This execution was a recovery attempt: record how it went."""
     succeeded = run.status.state is TaskState.SUCCEEDED
     log_ = runtime.recovery_log
-    log_.finish_recovery(
-        recovery_id,
-        succeeded=succeeded,
-        detail=f"attempt {run.status.attempt} {run.status.state.value}",
-        finished_at=utcnow(),
-    )
+    log_.annotate(recovery_id, f"attempt {run.status.attempt} {run.status.state.value}")
+    log_.finish_recovery(recovery_id, succeeded=succeeded, finished_at=utcnow())
     if not succeeded:
         return run
     status = run.status.model_copy(

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.context import utcnow
 from orchestrator.models import ErrorType, TaskError, TaskState
+from tasks.recover import recovery_history
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
@@ -47,14 +48,21 @@ def merge_alternative(
         else:
             merged = plan.merge(store.outputs(user_id, run_id, part_ids))
             output_json = merged.model_dump_json()
+    reason = (
+        f"recovered by alternative_approach: merged {', '.join(part_ids)}"
+        if error is None
+        else error.message
+    )
+    runtime.recovery_log.finish_recovery(
+        recovery_id, succeeded=error is None, detail=reason, finished_at=now
+    )
     final = status.model_copy(
         update={
+            "recovery_attempts": recovery_history(runtime, run_id, task_id),
             "state": TaskState.SUCCEEDED if error is None else TaskState.FAILED,
             "finished_at": now,
             "error": error if error is not None else status.error,
-            "reason": f"recovered by alternative_approach: merged {', '.join(part_ids)}"
-            if error is None
-            else error.message,
+            "reason": reason,
         }
     )
     store.record_task_end(user_id, run_id, final, output_json)
@@ -72,8 +80,5 @@ def merge_alternative(
         error=final.error,
         reason=final.reason,
         audit=[],
-    )
-    runtime.recovery_log.finish_recovery(
-        recovery_id, succeeded=error is None, detail=final.reason or "", finished_at=now
     )
     return {"task_id": task_id, "state": final.state.value}

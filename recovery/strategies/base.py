@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from pydantic import BaseModel
 
 from orchestrator.models import AITask, RecoveryType, TaskChain, TaskError
-from tasks.control import Invocation, TaskControl
+from tasks.control import Invocation, ParkKind, TaskControl
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
@@ -38,6 +38,11 @@ class FailureContext:
     analysis: ErrorAnalysis
     #: Strategies already applied to this task in this run (each non-retry one at most once).
     tried: set[RecoveryType] = field(default_factory=set)
+
+
+def park_for_approval(ctx: FailureContext, reason: str, invocation: Invocation) -> NoReturn:
+    """Park the task for a person, keeping the error so an approved strategy can use it."""
+    ctx.control.park(kind=ParkKind.APPROVAL, reason=reason, invocation=invocation, error=ctx.error)
 
 
 class OutcomeKind(StrEnum):

@@ -10,8 +10,7 @@ from typing import ClassVar
 
 from orchestrator.models import RecoveryType
 from recovery.policy import StrategyOption
-from recovery.strategies.base import FailureContext, Outcome, Strategy
-from tasks.control import ParkKind
+from recovery.strategies.base import FailureContext, Outcome, Strategy, park_for_approval
 
 
 class EscalateToUser(Strategy):
@@ -32,4 +31,4 @@ class EscalateToUser(Strategy):
                 "decision": None,
             }
         )
-        ctx.control.park(kind=ParkKind.APPROVAL, reason=reason, invocation=invocation)
+        park_for_approval(ctx, reason, invocation)

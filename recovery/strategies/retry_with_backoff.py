@@ -39,6 +39,10 @@ class RetryWithBackoff(Strategy):
             }
         )
         note_retry(ctx, countdown_s, timeout_s)
+        ctx.runtime.recovery_log.annotate(
+            recovery_id,
+            f"countdown {countdown_s:.3f} s" + (f", timeout {timeout_s:g} s" if timeout_s else ""),
+        )
         ctx.control.retry_later(countdown_s=countdown_s, invocation=invocation)
 
 

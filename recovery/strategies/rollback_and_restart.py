@@ -68,6 +68,12 @@ class RollbackAndRestart(Strategy):
             )
             ctx.runtime.recovery_log.annotate(recovery_id, f"compensated {task_id}")
         invocation = ctx.invocation.model_copy(
-            update={"recovery_id": recovery_id, "restart": ctx.invocation.restart + 1}
+            # The approval was for this rollback; the restarted task runs afresh.
+            update={
+                "recovery_id": recovery_id,
+                "restart": ctx.invocation.restart + 1,
+                "approved_strategy": None,
+                "decision": None,
+            }
         )
         ctx.control.restart_with(completed, invocation)

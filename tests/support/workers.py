@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -19,10 +20,12 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 PLUGIN = "tests.support.plugin:register"
 
 
-def settings_env(settings_env_vars: Mapping[str, str]) -> dict[str, str]:
+def settings_env(
+    settings_env_vars: Mapping[str, str], plugins: tuple[str, ...] = (PLUGIN,)
+) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORCH_")}
     env.update(settings_env_vars)
-    env["ORCH_PLUGINS"] = f'["{PLUGIN}"]'
+    env["ORCH_PLUGINS"] = json.dumps(list(plugins))
     env["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT), env.get("PYTHONPATH", "")]).rstrip(
         os.pathsep
     )
@@ -47,7 +50,7 @@ def worker_argv(queue: str, *, pool: str = "prefork", concurrency: int = 2) -> l
         str(concurrency),
         "-E",
         "--loglevel",
-        "WARNING",
+        os.environ.get("ORCH_TEST_WORKER_LOGLEVEL", "WARNING"),
         "--without-mingle",
         "--without-gossip",
     ]
@@ -72,9 +75,10 @@ def worker_processes(
     env_vars: Mapping[str, str],
     queues: tuple[str, ...] = MODULE_QUEUES,
     log_dir: Path | None = None,
+    plugins: tuple[str, ...] = (PLUGIN,),
 ) -> Iterator[dict[str, subprocess.Popen[bytes]]]:
     """One ``celery worker`` process per queue, stopped (TERM, then KILL) on exit."""
-    env = settings_env(env_vars)
+    env = settings_env(env_vars, plugins)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     logs = []
     try:
