@@ -13,6 +13,7 @@ from types import TracebackType
 
 from celery import Celery
 from celery.contrib.testing.worker import start_worker
+from celery.worker import WorkController
 
 from config.celery import MODULE_QUEUES
 
@@ -35,6 +36,7 @@ class EmbeddedWorkers:
         self.concurrency = concurrency
         self.loglevel = loglevel
         self._stack: contextlib.ExitStack | None = None
+        self._controllers: list[WorkController] = []
 
     @property
     def running(self) -> bool:
@@ -46,7 +48,7 @@ class EmbeddedWorkers:
         stack = contextlib.ExitStack()
         try:
             for queue in self.queues:
-                stack.enter_context(
+                worker = stack.enter_context(
                     start_worker(
                         self.app,
                         pool="threads",
@@ -58,6 +60,7 @@ class EmbeddedWorkers:
                         shutdown_timeout=30.0,
                     )
                 )
+                self._controllers.append(worker)
         except BaseException:
             stack.close()
             raise
@@ -66,6 +69,11 @@ class EmbeddedWorkers:
     def stop(self) -> None:
         if self._stack is not None:
             stack, self._stack = self._stack, None
+            # Ask every pool to stop first, so they wind down together rather than one
+            # broker poll after another when the stack joins their threads.
+            for controller in self._controllers:
+                controller.stop(in_sighandler=False)
+            self._controllers.clear()
             stack.close()
 
     def __enter__(self) -> EmbeddedWorkers:

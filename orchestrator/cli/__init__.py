@@ -26,7 +26,7 @@ from orchestrator.cli.common import (
 )
 from orchestrator.cli.render import chain_table, follow, result_summary, status_table
 from orchestrator.control import Orchestrator, RunNotFound
-from orchestrator.models import GoalContext, Priority, RunStatus, TaskChain, UserGoal
+from orchestrator.models import GoalContext, Priority, RunState, RunStatus, TaskChain, UserGoal
 from orchestrator.models.goal import PreferenceValue
 
 DEMO_GOAL = "Check system health and back up my state"
@@ -191,13 +191,16 @@ def submit(
             target = TaskChain.model_validate_json(chain_file.read_text())
     elif goal is not None:
         target = build_goal(goal, portfolio, project, priority, pref)
-    settings = Settings()
-    if settings.embedded:
+    orch = open_orchestrator()
+    if Settings().embedded:
+        # Say what is wrong with the request first; then why it can't be queued here.
+        with invalid_input_exits():
+            orch.validate(target if isinstance(target, TaskChain) else orch.plan(target))
+        orch.close()
         fail(
             "submit needs shared workers: set ORCH_BROKER_URL (see .env.example) or use "
             "'orchestrator run', which runs in this process"
         )
-    orch = open_orchestrator()
     try:
         with invalid_input_exits():
             click.echo(orch.submit(target, user=user))
@@ -237,13 +240,16 @@ def watch(run_id: str, user: str | None, timeout_s: float | None) -> None:
             orch.watch(run_id, user=user, timeout_s=timeout_s),
             lambda: orch.status(run_id, user=user),
         )
-        console.print(status_table(orch.status(run_id, user=user)))
+        final = orch.status(run_id, user=user)
+        console.print(status_table(final))
     except RunNotFound:
         fail(f"no live run {run_id} for this user", EXIT_FAILED)
     except TimeoutError as exc:
         fail(str(exc), EXIT_FAILED)
     finally:
         orch.close()
+    # Same rule as `run`: 0 only for a run that completed.
+    sys.exit(EXIT_OK if final.state is RunState.COMPLETED else EXIT_FAILED)
 
 
 @main.command()

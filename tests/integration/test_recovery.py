@@ -36,7 +36,13 @@ from orchestrator.models import (
 from tasks.builtin import default_registry
 from tests.support import faults
 from tests.support.plugin import register as register_steps
-from tests.support.workers import PLUGIN, REPO_ROOT, settings_env, worker_processes
+from tests.support.workers import (
+    PLUGIN,
+    REPO_ROOT,
+    restart_workers,
+    settings_env,
+    worker_processes,
+)
 
 FAULTS = "tests.support.faults:register"
 TIMEOUT_S = 90
@@ -60,9 +66,9 @@ def recovery_env(migrated_pg_url: str, tmp_path_factory: pytest.TempPathFactory)
 
 
 @pytest.fixture(scope="module")
-def rorch(
+def rorch_workers(
     recovery_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Orchestrator]:
+) -> Iterator[tuple[Orchestrator, dict[str, subprocess.Popen[bytes]]]]:
     registry = default_registry()
     register_steps(registry)
     faults.register(registry)
@@ -80,9 +86,16 @@ def rorch(
         recovery_env,
         plugins=(PLUGIN, FAULTS),
         log_dir=tmp_path_factory.mktemp("recovery-logs"),
-    ):
-        yield orchestrator
+    ) as procs:
+        yield orchestrator, procs
     orchestrator.close()
+
+
+@pytest.fixture(scope="module")
+def rorch(
+    rorch_workers: tuple[Orchestrator, dict[str, subprocess.Popen[bytes]]],
+) -> Orchestrator:
+    return rorch_workers[0]
 
 
 def fault(
@@ -414,3 +427,42 @@ def test_recovery_stats_summarise_outcomes(rorch: Orchestrator) -> None:
     assert retry.attempts >= 2
     assert 0 < retry.success_rate <= 1
     assert retry.mean_time_to_recover_ms is not None
+
+
+def test_paused_run_survives_a_restart_of_every_worker(
+    rorch_workers: tuple[Orchestrator, dict[str, subprocess.Popen[bytes]]],
+    recovery_env: dict[str, str],
+    tmp_path: Path,
+) -> None:
+    rorch, procs = rorch_workers
+    ledger = tmp_path / "l"
+    chain = chain_of(
+        [
+            fault("a", "fault_slow", ledger, sleep_ms=600, succeed_on_call=2),
+            fault("b", "fault_flaky", ledger),
+            fault("c", "fault_flaky", ledger),
+        ],
+        [("a", "b"), ("b", "c")],
+    )
+    run_id = rorch.submit(chain)
+    wait_for_state(rorch, run_id, "a", TaskState.RUNNING)
+    assert rorch.pause(run_id) is True
+    wait_for_state(rorch, run_id, "b", TaskState.PARKED)
+    # Nothing holds a worker slot while paused: every worker can go away and come back.
+    restart_workers(rorch.app, procs, recovery_env, plugins=(PLUGIN, FAULTS))
+    assert [p.task_id for p in rorch.runtime.parking.waiting(run_id=run_id)] == ["b"]
+    assert rorch.resume(run_id) == 1
+    result = rorch.wait(run_id, timeout_s=TIMEOUT_S)
+    assert result.status is RunStatus.COMPLETED
+    assert {t.task_id for t in result.completed_tasks} == {"a", "b", "c"}
+
+
+def test_recovery_stats_and_dead_letters_through_the_cli(
+    rorch: Orchestrator, recovery_env: dict[str, str]
+) -> None:
+    stats = _cli(recovery_env, "recovery-stats", "--json")
+    assert stats.returncode == 0, stats.stderr
+    assert '"strategy": "retry_with_backoff"' in stats.stdout
+    letters = _cli(recovery_env, "dead-letters", "--json")
+    assert letters.returncode == 0, letters.stderr
+    assert "portfolio.no_such_type" in letters.stdout

@@ -69,6 +69,29 @@ def wait_for_workers(app: Celery, queues: tuple[str, ...], timeout_s: float = 90
     raise RuntimeError(f"workers for {sorted(missing)} did not start within {timeout_s} s")
 
 
+def restart_workers(
+    app: Celery,
+    procs: dict[str, subprocess.Popen[bytes]],
+    env_vars: Mapping[str, str],
+    plugins: tuple[str, ...] = (PLUGIN,),
+) -> None:
+    """Stop every worker process (warm shutdown), start new ones, wait until they answer."""
+    for proc in procs.values():
+        proc.send_signal(signal.SIGTERM)
+    for proc in procs.values():
+        proc.wait(timeout=30)
+    env = settings_env(env_vars, plugins)
+    for queue in procs:
+        procs[queue] = subprocess.Popen(
+            worker_argv(queue),
+            env=env,
+            cwd=REPO_ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+    wait_for_workers(app, tuple(procs))
+
+
 @contextmanager
 def worker_processes(
     app: Celery,
