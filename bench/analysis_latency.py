@@ -15,6 +15,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -34,6 +35,9 @@ _DETAILS = {
     "api_endpoint": "/api/v1/code/generate",
     "status": 503,
 }
+
+if TYPE_CHECKING:
+    from orchestrator.runtime import Runtime
 
 
 def _errors() -> list[TaskError]:
@@ -92,3 +96,32 @@ def measure_analysis_latency(n: int = 5000) -> dict[str, float]:
 
 if __name__ == "__main__":
     print(json.dumps(measure_analysis_latency(), indent=2))
+
+
+def measure_recorded_analysis_latency(runtime: Runtime, n: int = 300) -> dict[str, float]:
+    """Latency of the recovery engine's ``analyse``: the pure analysis plus its history work.
+
+    That is what a failing task pays: record the failure, count earlier failures with the
+    same fingerprint and look for learnings, in Postgres (or SQLite).
+    """
+    errors = _errors()
+    engine = runtime.recovery
+    samples: list[int] = []
+    for i in range(n + 20):
+        start = time.perf_counter_ns()
+        engine.analyse(
+            run_id="bench_analysis",
+            task=_TASK,
+            error=errors[i % len(errors)],
+            attempt=1 + i % 3,
+            goal_priority=Priority.HIGH,
+        )
+        if i >= 20:  # warm-up: connections, prepared statements
+            samples.append(time.perf_counter_ns() - start)
+    samples.sort()
+    return {
+        "analyses": float(n),
+        "p50_ms": round(_percentile(samples, 0.50), 4),
+        "p99_ms": round(_percentile(samples, 0.99), 4),
+        "max_ms": round(samples[-1] / 1e6, 4),
+    }

@@ -9,11 +9,20 @@ from rich.live import Live
 from rich.table import Table
 
 from orchestrator.context import EventType, RunEvent
-from orchestrator.models import ExecutionResult, ExecutionStatus, TaskChain, TaskState
+from orchestrator.models import (
+    ExecutionResult,
+    ExecutionStatus,
+    FailureStatus,
+    RecoveryAttempt,
+    TaskChain,
+    TaskState,
+)
 
 STATE_STYLE = {
     TaskState.PENDING: "dim",
     TaskState.RUNNING: "bold yellow",
+    TaskState.RETRYING: "yellow",
+    TaskState.PARKED: "cyan",
     TaskState.SUCCEEDED: "green",
     TaskState.FAILED: "bold red",
     TaskState.SKIPPED: "magenta",
@@ -39,7 +48,7 @@ def chain_table(chain: TaskChain) -> Table:
 
 def status_table(status: ExecutionStatus) -> Table:
     table = Table(title=f"{status.run_id} [{status.state.value}] {status.goal}")
-    for column in ("task", "type", "queue", "state", "worker", "ms", "note"):
+    for column in ("task", "type", "queue", "state", "worker", "ms", "recovery", "note"):
         table.add_column(column)
     for task in status.tasks:
         note = task.reason or (task.error.message if task.error else "")
@@ -50,11 +59,18 @@ def status_table(status: ExecutionStatus) -> Table:
             f"[{STATE_STYLE[task.state]}]{task.state.value}[/]",
             task.worker or "-",
             f"{task.duration_ms:.0f}" if task.duration_ms is not None else "-",
+            recovery_summary(task.recovery_attempts),
             note,
         )
     done = sum(1 for t in status.tasks if t.state.is_final)
     table.caption = f"{done}/{len(status.tasks)} tasks done"
     return table
+
+
+def recovery_summary(attempts: list[RecoveryAttempt]) -> str:
+    """One mark per recovery attempt: ok, failed, or still in progress."""
+    marks = {True: "ok", False: "failed", None: "..."}
+    return ", ".join(f"{a.strategy.value} {marks[a.succeeded]}" for a in attempts) or "-"
 
 
 def event_line(event: RunEvent) -> str:
@@ -66,6 +82,8 @@ def event_line(event: RunEvent) -> str:
         duration = event.detail.get("duration_ms")
         took = f" in {duration:.0f} ms" if isinstance(duration, int | float) else ""
         return f"{at}  {event.task_id:<12} {event.state}{took}" + (f": {extra}" if extra else "")
+    if event.type is EventType.TASK_STATE:
+        return f"{at}  {event.task_id:<12} {event.state}: {event.detail.get('reason', '')}"
     return f"{at}  run {event.type.value.removeprefix('run_')}" + (
         f" ({event.state})" if event.state else ""
     )
@@ -87,13 +105,21 @@ def follow(
 
 
 def result_summary(result: ExecutionResult) -> str:
+    not_done = [f for f in result.failed_tasks if f.final_status is not FailureStatus.RECOVERED]
     lines = [
         f"run {result.run_id}: {result.status.value} in {result.duration_ms / 1000:.2f} s "
-        f"({len(result.completed_tasks)} completed, {len(result.failed_tasks)} not)"
+        f"({len(result.completed_tasks)} completed, {len(not_done)} not)"
     ]
+    if result.degraded_tasks:
+        lines.append(f"  degraded output: {', '.join(result.degraded_tasks)}")
     for failure in result.failed_tasks:
         lines.append(
             f"  {failure.task_id}: {failure.final_status.value} - "
             f"{failure.error.type.value}: {failure.error.message}"
+            + (
+                f" [{recovery_summary(failure.recovery_attempts)}]"
+                if failure.recovery_attempts
+                else ""
+            )
         )
     return "\n".join(lines)
