@@ -33,7 +33,7 @@ from recovery import Phase, to_task_error
 from tasks.context import HandlerContext
 from tasks.control import Decision, Invocation, ParkKind, TaskControl
 from tasks.deadline import call_with_deadline
-from tasks.errors import HandlerError
+from tasks.errors import DependencyFailureError, HandlerError
 from tasks.fingerprints import input_fingerprint
 from tasks.guard import StartDecision, Verdict, aborts_run, decide_start, input_sources
 from tasks.recover import recover_failure, recovery_history
@@ -297,7 +297,16 @@ def _run_handler(
     phase = Phase.PARAMS
     try:
         params = spec.params_model.model_validate(task.parameters)
-        inputs = store.outputs(user_id, run_id, input_sources(chain, task.id))
+        sources = input_sources(chain, task.id)
+        inputs = store.outputs(user_id, run_id, sources)
+        missing = [s for s in sources if s not in inputs]
+        if missing:
+            # Upstream succeeded (the guard checked) yet its output is gone: the live
+            # context lost it (expiry, a Redis restart). Recovery can rebuild it.
+            raise DependencyFailureError(
+                f"output of {', '.join(missing)} is missing from the live context",
+                missing=missing,
+            )
         ctx = HandlerContext(
             run_id=run_id,
             task_id=task.id,

@@ -12,10 +12,12 @@ from orchestrator import Orchestrator
 from orchestrator.models import (
     AITask,
     ErrorType,
+    ExecutionResult,
     RecoveryType,
     RetryPolicy,
     RunStatus,
     TaskChain,
+    TaskDependency,
     UserGoal,
 )
 from tasks.builtin import default_registry
@@ -73,3 +75,72 @@ def test_exhausted_retries_fail_with_every_attempt_listed(
     assert [a.strategy for a in failure.recovery_attempts] == [RecoveryType.RETRY_WITH_BACKOFF] * 2
     assert all(a.succeeded is False for a in failure.recovery_attempts)
     assert failure.error.type is ErrorType.NETWORK_ERROR
+
+
+def _run(orch: Orchestrator, chain: TaskChain) -> tuple[str, ExecutionResult]:
+    run_id = orch.submit(chain)
+    return run_id, orch.wait(run_id, timeout_s=30)
+
+
+def test_degradation_falls_back_to_the_last_good_output_for_the_same_inputs(
+    embedded: Orchestrator, tmp_path: Path
+) -> None:
+    params = {"ledger": str(tmp_path / "l")}
+    task = AITask(
+        id="quotes",
+        type="fault_sometimes_down",
+        module="portfolio",
+        parameters=params,
+        retry_policy=RetryPolicy(max_attempts=1),
+    )
+    chain = TaskChain(goal=UserGoal(description="quotes"), tasks=[task])
+    _, first = _run(embedded, chain)
+    assert first.status is RunStatus.COMPLETED
+    assert first.degraded_tasks == []
+    # The service is down now: the same request gets the earlier answer, marked degraded.
+    _, second = _run(embedded, chain.model_copy(update={"id": "chain_again"}))
+    assert second.status is RunStatus.COMPLETED
+    assert second.degraded_tasks == ["quotes"]
+    (result,) = second.completed_tasks
+    assert result.output == {"call": 1, "value": "fresh quotes", "degraded_by": None}
+    (failure,) = second.failed_tasks
+    assert failure.error.type is ErrorType.SERVICE_DOWN
+    assert failure.recovery_attempts[-1].strategy is RecoveryType.GRACEFUL_DEGRADATION
+
+
+def test_lost_live_context_is_repaired_from_history(embedded: Orchestrator, tmp_path: Path) -> None:
+    ledger = str(tmp_path / "l")
+    tasks = [
+        AITask(id="source", type="fault_flaky", module="system", parameters={"ledger": ledger}),
+        AITask(
+            id="slow",
+            type="fault_slow",
+            module="workspace",
+            parameters={"ledger": ledger, "sleep_ms": 700, "succeed_on_call": 2},
+        ),
+        AITask(id="reader", type="fault_flaky", module="system", parameters={"ledger": ledger}),
+    ]
+    chain = TaskChain(
+        goal=UserGoal(description="repair"),
+        tasks=tasks,
+        dependencies=[
+            TaskDependency.model_validate({"from": "source", "to": "slow", "type": "prerequisite"}),
+            TaskDependency.model_validate({"from": "source", "to": "reader", "type": "data_flow"}),
+            TaskDependency.model_validate({"from": "slow", "to": "reader", "type": "prerequisite"}),
+        ],
+    )
+    run_id = embedded.submit(chain)
+    for event in embedded.watch(run_id, timeout_s=30):
+        if event.task_id == "slow" and event.state == "running":
+            break
+    # The live context loses source's output while slow runs (as after a Redis restart).
+    keys = embedded.runtime.context.keys(embedded.runtime.settings.default_user, run_id)
+    assert embedded.runtime.context.client.hdel(keys.outputs, "source") == 1
+    result = embedded.wait(run_id, timeout_s=30)
+    assert result.status is RunStatus.COMPLETED
+    (reader,) = [t for t in embedded.status(run_id).tasks if t.task_id == "reader"]
+    (repair,) = reader.recovery_attempts
+    assert repair.strategy is RecoveryType.CONTEXT_REPAIR
+    assert repair.error_type is ErrorType.DEPENDENCY_FAILURE
+    assert "restored 1 output(s)" in repair.detail
+    assert repair.succeeded is True

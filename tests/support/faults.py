@@ -81,6 +81,14 @@ def quotes_fallback(params: FaultParams, inputs: Inputs, ctx: HandlerContext) ->
     return FaultOutput(call=0, value="stale quotes", degraded_by="fallback")
 
 
+def sometimes_down(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
+    """Answers on its first call, then its service is down (refused) for good."""
+    call = _next_call(params.ledger, "sometimes_down")
+    if call > 1:
+        refused(params, inputs, ctx)
+    return FaultOutput(call=call, value="fresh quotes")
+
+
 def denied(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
     raise PermissionDeniedError("the broker account may not trade options")
 
@@ -194,6 +202,7 @@ FAULT_TYPES = {
     "fault_inconsistent": (Module.SYSTEM, inconsistent),
     "fault_crash": (Module.SYSTEM, crash),
     "fault_conflict": (Module.AI_ASSISTANT, conflict),
+    "fault_sometimes_down": (Module.PORTFOLIO, sometimes_down),
 }
 
 #: The spec's report-generator chain with stand-in handlers (the modules land later).
