@@ -110,6 +110,10 @@ def finish_cli(
     return CliResult(tuple(args), proc.returncode, stdout, stderr)
 
 
+#: How often wait_until re-checks its condition (it is bounded by ``timeout_s``).
+POLL_INTERVAL_S = 0.05
+
+
 def wait_until(
     condition: Callable[[], Any], *, timeout_s: float = 30.0, what: str = "condition"
 ) -> Any:
@@ -121,7 +125,7 @@ def wait_until(
             return value
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.05)
+        time.sleep(POLL_INTERVAL_S)
 
 
 Cli = Callable[..., CliResult]
