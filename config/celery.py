@@ -43,6 +43,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_reject_on_worker_lost": True,
         "worker_prefetch_multiplier": 1,
         "task_track_started": True,
+        # A redelivered message of a task that already succeeded is not run again (it
+        # would count twice in its chord).
+        "worker_deduplicate_successful_tasks": True,
         "task_queues": [
             Queue(q, exchange, routing_key=q)  # type: ignore[no-untyped-call]
             for q in MODULE_QUEUES

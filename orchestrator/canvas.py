@@ -20,13 +20,8 @@ from celery.canvas import Signature
 from orchestrator.dag import Graph, Leaf, Parallel, SPNode, decompose
 from orchestrator.dag.series_parallel import Decomposition
 from orchestrator.models import TaskChain
-from tasks.base import FINALIZE_TASK, JOIN_TASK
 from tasks.registry import TaskRegistry
-
-
-def celery_task_id(run_id: str, task_id: str) -> str:
-    return f"{run_id}:{task_id}"
-
+from tasks.signatures import FINALIZE_TASK, JOIN_TASK, celery_task_id, leaf_signature
 
 FINALIZE_ID = "__finalize__"
 
@@ -52,17 +47,15 @@ class _Compiler:
 
     def leaf(self, task_id: str) -> Signature:
         task = self.chain.task(task_id)
-        spec = self.registry.get(str(task.type))
         celery_id = celery_task_id(self.run_id, task_id)
         self.celery_ids.append(celery_id)
-        return self.app.signature(
-            spec.celery_name,
-            args=(self.run_id, task_id, self.user_id),
-            immutable=True,
-            task_id=celery_id,
-            queue=task.module.queue,
-            soft_time_limit=task.timeout_s,
-            time_limit=task.timeout_s + self.grace_s,
+        return leaf_signature(
+            self.app,
+            self.registry.get(str(task.type)).celery_name,
+            task,
+            run_id=self.run_id,
+            user_id=self.user_id,
+            grace_s=self.grace_s,
         )
 
     def join(self) -> Signature:

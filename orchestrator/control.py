@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Iterator
@@ -36,11 +37,19 @@ from orchestrator.models import (
 from orchestrator.planner import TaskPlanner, TemplatePlanner
 from orchestrator.runtime import Runtime
 from tasks.base import runtime_of
-from tasks.control import Decision, Invocation, ParkKind
+from tasks.control import Decision, ParkKind
+from tasks.parking import release
 from tasks.registry import TaskRegistry
 
 # Blocking reads on the event stream wake up at least this often to check the deadline.
 _EVENT_BLOCK_MS = 1_000
+
+
+USER_ID_RE = re.compile(r"[A-Za-z0-9_.@-]{1,64}")
+
+
+class InvalidUserError(ValueError):
+    """A user id that can't be one (it would leak into other users' keys)."""
 
 
 class RunNotFound(KeyError):
@@ -92,7 +101,7 @@ class Orchestrator:
 
         Nothing reaches the broker unless the chain is valid.
         """
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         chain = goal_or_chain if isinstance(goal_or_chain, TaskChain) else self.plan(goal_or_chain)
         graph = self.validate(chain)
         run_id = new_run_id()
@@ -127,6 +136,15 @@ class Orchestrator:
             compiled.signature.apply_async()
         return run_id
 
+    def _user(self, user: str | None) -> str:
+        """The acting user (the default from settings), validated: ids form Redis keys."""
+        user_id = user or self.runtime.settings.default_user
+        if not USER_ID_RE.fullmatch(user_id):
+            raise InvalidUserError(
+                f"invalid user id {user_id!r}: use 1-64 letters, digits, '_', '.', '@' or '-'"
+            )
+        return user_id
+
     def _meta(self, run_id: str, user_id: str) -> RunMeta:
         meta = self.runtime.context.run_meta(user_id, run_id)
         if meta is None:
@@ -135,7 +153,7 @@ class Orchestrator:
 
     def status(self, run_id: str, *, user: str | None = None) -> ExecutionStatus:
         """Where the run is now, task by task (from live context, else from history)."""
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         meta = self.runtime.context.run_meta(user_id, run_id)
         if meta is None:
             return self._status_from_history(run_id, user_id)
@@ -193,7 +211,7 @@ class Orchestrator:
         self, run_id: str, *, user: str | None = None, timeout_s: float | None = None
     ) -> Iterator[RunEvent]:
         """The run's events as they happen, from the first, until it finishes."""
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         self._meta(run_id, user_id)
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
         last_id = "0"
@@ -214,7 +232,7 @@ class Orchestrator:
         self, run_id: str, timeout_s: float | None = None, *, user: str | None = None
     ) -> ExecutionResult:
         """Block until the run finishes (reading its event stream); its ExecutionResult."""
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         for _event in self.watch(run_id, user=user_id, timeout_s=timeout_s):
             pass
         result = self.runtime.context.result(user_id, run_id)
@@ -224,7 +242,7 @@ class Orchestrator:
 
     def cancel(self, run_id: str, *, user: str | None = None) -> bool:
         """Stop the run: tasks not yet started never start. False if already finished."""
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         meta = self._meta(run_id, user_id)
         if meta.state.is_final:
             return False
@@ -232,38 +250,56 @@ class Orchestrator:
         self._audit(user_id, AuditAction.CANCEL_REQUESTED, run_id)
         # Parked tasks (paused, or waiting for approval) come back once, to record
         # themselves cancelled, so the run reaches its final step.
-        for parked in self.runtime.parking.waiting(run_id=run_id):
-            self._release(run_id, parked.task_id, Decision.RESUMED, user_id)
+        self._release_all(run_id, user_id, Decision.RESUMED, kind=None)
         return True
 
     # --- steering: pause, resume, approvals ----------------------------------------
 
     def pause(self, run_id: str, *, user: str | None = None) -> bool:
         """Running tasks finish; tasks not yet started park. False if the run has ended."""
-        user_id = user or self.runtime.settings.default_user
-        meta = self._meta(run_id, user_id)
-        if meta.state.is_final:
+        user_id = self._user(user)
+        self._meta(run_id, user_id)
+        if not self.runtime.context.set_pause(user_id, run_id, paused=True):
             return False
-        self.runtime.context.set_pause(user_id, run_id, paused=True)
         self._audit(user_id, AuditAction.PAUSE_REQUESTED, run_id)
         return True
 
     def resume(self, run_id: str, *, user: str | None = None) -> int:
-        """Continue a paused run: every parked task is sent again with its original id."""
-        user_id = user or self.runtime.settings.default_user
+        """Continue a paused run: every parked task is sent again with its original id.
+
+        Returns how many tasks were sent again (0 for a run that has ended).
+        """
+        user_id = self._user(user)
         self._meta(run_id, user_id)
-        self.runtime.context.set_pause(user_id, run_id, paused=False)
+        if not self.runtime.context.set_pause(user_id, run_id, paused=False):
+            return 0
         self._audit(user_id, AuditAction.RESUME_REQUESTED, run_id)
-        resumed = 0
-        for parked in self.runtime.parking.waiting(run_id=run_id, kind=ParkKind.PAUSE.value):
-            if self._release(parked.run_id, parked.task_id, Decision.RESUMED, user_id):
-                resumed += 1
-        return resumed
+        return self._release_all(run_id, user_id, Decision.RESUMED, ParkKind.PAUSE)
+
+    def _release_all(
+        self, run_id: str, user_id: str, decision: Decision, kind: ParkKind | None
+    ) -> int:
+        waiting = self.runtime.parking.waiting(
+            run_id=run_id, user_id=user_id, kind=kind.value if kind else None
+        )
+        return sum(
+            1
+            for parked in waiting
+            if release(
+                self.runtime,
+                run_id=run_id,
+                task_id=parked.task_id,
+                user_id=user_id,
+                decision=decision,
+                decided_by=user_id,
+                kind=kind,
+            )
+            is not None
+        )
 
     def approvals(self, *, user: str | None = None) -> list[ParkedTaskRecord]:
         """Tasks of the user's runs waiting for a person's decision."""
-        user_id = user or self.runtime.settings.default_user
-        return self.runtime.parking.waiting(user_id=user_id, kind=ParkKind.APPROVAL.value)
+        return self.runtime.parking.waiting(user_id=self._user(user), kind=ParkKind.APPROVAL.value)
 
     def approve(self, run_id: str, task_id: str, *, user: str | None = None) -> bool:
         """Let a parked task go on (it runs at once, in its chain). False if nothing waits."""
@@ -274,32 +310,25 @@ class Orchestrator:
         return self._decide(run_id, task_id, Decision.REJECTED, user)
 
     def _decide(self, run_id: str, task_id: str, decision: Decision, user: str | None) -> bool:
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         self._meta(run_id, user_id)
+        released = release(
+            self.runtime,
+            run_id=run_id,
+            task_id=task_id,
+            user_id=user_id,
+            decision=decision,
+            decided_by=user_id,
+            kind=ParkKind.APPROVAL,
+        )
+        if released is None:
+            return False
         action = (
             AuditAction.TASK_APPROVED
             if decision is Decision.APPROVED
             else AuditAction.TASK_REJECTED
         )
-        if not self._release(run_id, task_id, decision, user_id):
-            return False
         self._audit(user_id, action, run_id, task_id)
-        return True
-
-    def _release(self, run_id: str, task_id: str, decision: Decision, user_id: str) -> bool:
-        parked = self.runtime.parking.decide(
-            run_id=run_id, task_id=task_id, decision=decision.value, decided_by=user_id, at=utcnow()
-        )
-        if parked is None or parked.user_id != user_id:
-            return False
-        signature = self.app.signature(parked.signature)
-        invocation = Invocation.model_validate(signature.kwargs.get("invocation") or {})
-        # replace(), not clone(): an immutable signature ignores kwargs given to clone().
-        resent = signature.replace(
-            kwargs=invocation.model_copy(update={"decision": decision}).as_kwargs()
-        )
-        with denied_join_result():
-            resent.apply_async()
         return True
 
     def recovery_stats(self) -> list[RecoveryStatsRow]:
@@ -328,7 +357,7 @@ class Orchestrator:
 
     def history(self, *, user: str | None = None, limit: int = 20) -> list[RunRecord]:
         """The user's most recent runs, newest first."""
-        user_id = user or self.runtime.settings.default_user
+        user_id = self._user(user)
         return self.runtime.history.list_runs(user_id=user_id, limit=limit)
 
     # --- lifecycle -----------------------------------------------------------------

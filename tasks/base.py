@@ -7,26 +7,37 @@ and resume re-send a task with an ``invocation`` keyword (see ``tasks.control``)
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any, NoReturn
 
+import redis
+import sqlalchemy.exc
 from celery import Celery, Task, chain, chord
 from celery.canvas import Signature
 from celery.exceptions import Ignore, Retry
 
-from orchestrator.context import utcnow
-from orchestrator.models import TaskError
+from orchestrator.models import TaskError, TaskState
 from tasks.control import HandedOff, Invocation, ParkKind
+from tasks.crash import record_task_crash, stop_run_after_crash
 from tasks.execution import Delivery, execute_task
 from tasks.finalize import finalize_run
 from tasks.merge import merge_alternative
+from tasks.parking import park_task
 from tasks.registry import TaskRegistry
+from tasks.signatures import CRASH_TASK, FINALIZE_TASK, JOIN_TASK, MERGE_TASK, leaf_signature
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
 
-FINALIZE_TASK = "orchestrator.finalize_run"
-JOIN_TASK = "orchestrator.join"
-MERGE_TASK = "orchestrator.merge_alternative"
+log = logging.getLogger(__name__)
+
+#: Failures of the services every task uses; the step is retried this often, 1, 2, 4… s apart.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    redis.ConnectionError,
+    redis.TimeoutError,
+    sqlalchemy.exc.OperationalError,
+)
+TRANSIENT_RETRIES = 5
 
 
 def runtime_of(app: Celery) -> Runtime:
@@ -45,18 +56,16 @@ def task_signature(
     *,
     celery_id: str | None = None,
 ) -> Signature:
-    """The immutable, ids-only signature of one task of a run."""
-    live_chain = runtime.context.chain(user_id, run_id)
-    task = live_chain.task(task_id)
-    spec = runtime.registry.get(str(task.type))
-    return app.signature(
-        spec.celery_name,
-        args=(run_id, task_id, user_id),
-        immutable=True,
-        task_id=celery_id or f"{run_id}:{task_id}",
-        queue=task.module.queue,
-        soft_time_limit=task.timeout_s,
-        time_limit=task.timeout_s + runtime.settings.time_limit_grace_s,
+    """The signature of one task of a running run (from its live plan)."""
+    task = runtime.context.chain(user_id, run_id).task(task_id)
+    return leaf_signature(
+        app,
+        runtime.registry.get(str(task.type)).celery_name,
+        task,
+        run_id=run_id,
+        user_id=user_id,
+        grace_s=runtime.settings.time_limit_grace_s,
+        celery_id=celery_id,
     )
 
 
@@ -116,15 +125,20 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
         run_id, task_id, user_id = self.request.args[:3]
         runtime = self._runtime
         generation = invocation.restart
+        states = runtime.context.task_states(user_id, run_id)
+        # Each re-run is a new attempt of its task (Celery's `retries` numbers attempts),
+        # so history keeps the attempt it replaces.
         reruns = [
             task_signature(
                 self.app, runtime, run_id, t, user_id, celery_id=f"{run_id}:{t}:restart{generation}"
-            )
+            ).set(retries=states[t].attempt if t in states else 0)
             for t in task_ids
         ]
         # replace(), not clone(): an immutable signature ignores kwargs given to clone().
-        again = task_signature(self.app, runtime, run_id, task_id, user_id).replace(
-            kwargs=invocation.as_kwargs()
+        again = (
+            task_signature(self.app, runtime, run_id, task_id, user_id)
+            .replace(kwargs=invocation.as_kwargs())
+            .set(retries=int(self.request.retries or 0) + 1)
         )
         # replace() gives the chain's last step this task's id and appends the rest of
         # the original chain, so downstream tasks keep waiting on the same ids.
@@ -160,46 +174,6 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
         raise AssertionError("Task.replace always raises Ignore")
 
 
-def park_task(
-    runtime: Runtime,
-    *,
-    run_id: str,
-    task_id: str,
-    user_id: str,
-    kind: ParkKind,
-    reason: str,
-    signature: dict[str, Any],
-    error: TaskError | None = None,
-) -> None:
-    """Store a task's signature durably and show it as parked (the worker then lets go)."""
-    from orchestrator.history import AuditAction, AuditEntry
-    from orchestrator.models import TaskState
-
-    now = utcnow()
-    runtime.parking.park(
-        run_id=run_id,
-        task_id=task_id,
-        user_id=user_id,
-        kind=kind.value,
-        reason=reason,
-        signature=signature,
-        parked_at=now,
-    )
-    runtime.context.note_task_state(user_id, run_id, task_id, TaskState.PARKED, reason, error=error)
-    runtime.history.record_audit(
-        [
-            AuditEntry(
-                user_id=user_id,
-                action=AuditAction.TASK_PARKED,
-                run_id=run_id,
-                task_id=task_id,
-                detail={"kind": kind.value, "reason": reason},
-                at=now,
-            )
-        ]
-    )
-
-
 def bind_registry(app: Celery, registry: TaskRegistry) -> None:
     """Create one Celery task per registered type, named ``<queue>.<type>``."""
     for spec in registry:
@@ -211,9 +185,10 @@ def bind_registry(app: Celery, registry: TaskRegistry) -> None:
             user_id: str,
             invocation: dict[str, Any] | None = None,
         ) -> dict[str, Any]:
+            runtime = runtime_of(self.app)
             try:
                 return execute_task(
-                    runtime_of(self.app),
+                    runtime,
                     run_id,
                     task_id,
                     user_id,
@@ -223,12 +198,30 @@ def bind_registry(app: Celery, registry: TaskRegistry) -> None:
                 )
             except HandedOff as handed_off:
                 raise handed_off.celery_exception from None
+            except TRANSIENT_ERRORS as exc:
+                # Redis or the database blinked: run the whole step again shortly.
+                if self.request.retries < TRANSIENT_RETRIES:
+                    raise self.retry(exc=exc, countdown=2**self.request.retries) from exc
+                record_task_crash(runtime, run_id, task_id, user_id, exc)
+            except Exception as exc:  # a bug must not break the canvas: record it, go on
+                log.exception("task %s of run %s crashed", task_id, run_id)
+                record_task_crash(runtime, run_id, task_id, user_id, exc)
+            return {"task_id": task_id, "state": TaskState.FAILED.value}
 
         app.task(name=spec.celery_name, base=OrchestratedTask, bind=True, shared=False)(run)
 
     @app.task(name=FINALIZE_TASK, base=OrchestratedTask, bind=True, shared=False)  # type: ignore[untyped-decorator]
     def finalize(self: OrchestratedTask, run_id: str, user_id: str) -> dict[str, str]:
         return finalize_run(runtime_of(self.app), run_id, user_id)
+
+    @app.task(name=CRASH_TASK, shared=False)  # type: ignore[untyped-decorator]
+    def task_crashed(request: Any, exc: BaseException, traceback: Any) -> None:
+        # Celery calls this errback in the worker, with the failed task's request, when a
+        # task failed outside our control (the hard time limit killed it). Not bound:
+        # Celery passes (request, exc, traceback) only to unbound errbacks.
+        args = list(getattr(request, "args", None) or [])
+        if len(args) >= 3:
+            stop_run_after_crash(runtime_of(app), args[0], args[1], args[2], exc)
 
     @app.task(name=JOIN_TASK, base=OrchestratedTask, bind=True, shared=False)  # type: ignore[untyped-decorator]
     def join(self: OrchestratedTask, run_id: str) -> str:

@@ -208,7 +208,9 @@ def _should_pause(meta: RunMeta, invocation: Invocation) -> bool:
 def _is_poison(
     runtime: Runtime, user_id: str, run_id: str, task_id: str, delivery: Delivery, now: datetime
 ) -> bool:
-    deliveries = runtime.context.count_delivery(user_id, run_id, task_id, delivery.attempt)
+    if not delivery.redelivered:
+        return False  # a first delivery (a re-send after a decision is one too)
+    deliveries = 1 + runtime.context.count_delivery(user_id, run_id, task_id, delivery.attempt)
     if deliveries <= MAX_DELIVERIES:
         return False
     runtime.dead_letters.record(

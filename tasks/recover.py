@@ -66,6 +66,23 @@ def recover_failure(
         analysis=analysis,
         tried=runtime.recovery_log.tried_strategies(run_id, task.id),
     )
+    # The failed attempt gets its history row now: a retry, replacement or parking ends
+    # this execution inside recover() and would otherwise leave no trace of it.
+    runtime.history.record_attempt(
+        run_id=run_id,
+        task_id=task.id,
+        task_type=status.type,
+        attempt=status.attempt,
+        state=TaskState.FAILED.value,
+        queue=status.queue,
+        worker=status.worker,
+        started_at=status.started_at,
+        finished_at=status.finished_at,
+        duration_ms=status.duration_ms,
+        error=status.error,
+        reason="recovery decides next",
+        audit=[],
+    )
     outcome = engine.recover(ctx)
     attempts = recovery_history(runtime, run_id, task.id)
     now = utcnow()

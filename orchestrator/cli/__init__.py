@@ -25,7 +25,7 @@ from orchestrator.cli.common import (
     print_json,
 )
 from orchestrator.cli.render import chain_table, follow, result_summary, status_table
-from orchestrator.control import Orchestrator, RunNotFound
+from orchestrator.control import InvalidUserError, Orchestrator, RunNotFound
 from orchestrator.models import GoalContext, Priority, RunState, RunStatus, TaskChain, UserGoal
 from orchestrator.models.goal import PreferenceValue
 
@@ -81,7 +81,17 @@ def build_goal(
         )
 
 
-@click.group()
+class OrchestratorGroup(click.Group):
+    """Turns an invalid user id, from any command, into exit code 2."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except InvalidUserError as exc:
+            fail(str(exc))
+
+
+@click.group(cls=OrchestratorGroup)
 @click.version_option(package_name="ai-task-orchestrator")
 def main() -> None:
     """Plan goals into task DAGs and run them on Celery worker pools."""

@@ -45,8 +45,3 @@ class RunKeys:
 
     def all(self) -> tuple[str, ...]:
         return (self.meta, self.chain, self.tasks, self.outputs, self.events)
-
-
-def user_runs_key(prefix: str, user_id: str) -> str:
-    """Sorted set of a user's run ids, scored by submission time."""
-    return f"{prefix}:{user_id}:runs"

@@ -12,13 +12,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import fakeredis
 import redis
+from redis.typing import EncodableT, FieldT
 
 from orchestrator.context.events import EventType, RunEvent
-from orchestrator.context.keys import RunKeys, user_runs_key
+from orchestrator.context.keys import RunKeys
 from orchestrator.models import (
     AITask,
     ExecutionResult,
@@ -32,7 +33,8 @@ from orchestrator.models import (
 from orchestrator.models.base import StrictModel
 
 EVENT_STREAM_MAXLEN = 10_000
-RedisMapping = Mapping[str | bytes, bytes | float | int | str]
+#: What redis-py accepts as a hash mapping (its own field and value types).
+RedisMapping = Mapping[FieldT, EncodableT]
 _CHAIN_CACHE_SIZE = 256
 
 
@@ -59,9 +61,7 @@ class RunMeta(StrictModel):
 class ContextStore:
     """Per-user, per-run live context with a TTL."""
 
-    def __init__(
-        self, client: redis.Redis[str], *, prefix: str = "orch", ttl_s: int = 604_800
-    ) -> None:
+    def __init__(self, client: redis.Redis, *, prefix: str = "orch", ttl_s: int = 604_800) -> None:
         self.client = client
         self.prefix = prefix
         self.ttl_s = ttl_s
@@ -107,9 +107,6 @@ class ContextStore:
         }
         pipe.hset(keys.tasks, mapping=pending)
         self._add_event(pipe, keys, RunEvent(type=EventType.RUN_SUBMITTED, at=meta.submitted_at))
-        runs_key = user_runs_key(self.prefix, meta.user_id)
-        pipe.zadd(runs_key, {meta.run_id: meta.submitted_at.timestamp()})
-        pipe.expire(runs_key, self.ttl_s)
         self._expire(pipe, keys)
         pipe.execute()
 
@@ -190,11 +187,37 @@ class ContextStore:
         keys = self.keys(user_id, run_id)
         if not self.client.hsetnx(keys.meta, "started_at", json.dumps(at.isoformat())):
             return False
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(keys.meta, "state", json.dumps(RunState.RUNNING.value))
-        self._add_event(pipe, keys, RunEvent(type=EventType.RUN_STARTED, at=at))
-        pipe.execute()
+        self._transition(
+            keys,
+            {RunState.PENDING},
+            {"state": RunState.RUNNING.value},
+            RunEvent(type=EventType.RUN_STARTED, at=at),
+        )
         return True
+
+    def _transition(
+        self, keys: RunKeys, from_states: set[RunState], fields: dict[str, Any], event: RunEvent
+    ) -> bool:
+        """Write ``fields`` to the run's meta only while its state is one of ``from_states``.
+
+        Optimistic (WATCH/MULTI): a run that finished meanwhile is never changed back.
+        """
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    pipe.watch(keys.meta)  # type: ignore[no-untyped-call]
+                    raw_state = self.client.hget(keys.meta, "state")  # after WATCH: safe
+                    if raw_state is None or RunState(json.loads(raw_state)) not in from_states:
+                        pipe.unwatch()
+                        return False
+                    pipe.multi()
+                    pipe.hset(keys.meta, mapping={k: json.dumps(v) for k, v in fields.items()})
+                    self._add_event(pipe, keys, event)
+                    self._expire(pipe, keys)
+                    pipe.execute()
+                    return True
+                except redis.WatchError:
+                    continue
 
     def request_cancel(self, user_id: str, run_id: str) -> bool:
         """Mark the run cancelled; tasks that have not started yet will not start."""
@@ -208,28 +231,19 @@ class ContextStore:
         return True
 
     def set_pause(self, user_id: str, run_id: str, paused: bool) -> bool:
-        """Pause (tasks not yet started park) or resume a run; False if there is no run."""
+        """Pause (tasks not yet started park) or resume a run; False if it is not live."""
         keys = self.keys(user_id, run_id)
         meta = self.run_meta(user_id, run_id)
         if meta is None:
             return False
-        state = (
-            RunState.PAUSED
-            if paused
-            else (RunState.RUNNING if meta.started_at is not None else RunState.PENDING)
-        )
-        pipe = self.client.pipeline(transaction=True)
-        pipe.hset(
-            keys.meta,
-            mapping={"pause_requested": json.dumps(paused), "state": json.dumps(state.value)},
-        )
-        self._add_event(
-            pipe,
+        active = RunState.RUNNING if meta.started_at is not None else RunState.PENDING
+        state = RunState.PAUSED if paused else active
+        return self._transition(
             keys,
+            {RunState.PENDING, RunState.RUNNING, RunState.PAUSED},
+            {"pause_requested": paused, "state": state.value},
             RunEvent(type=EventType.RUN_PAUSED if paused else EventType.RUN_RESUMED, at=utcnow()),
         )
-        pipe.execute()
-        return True
 
     def note_task_state(
         self,
@@ -268,6 +282,7 @@ class ContextStore:
                 detail={"reason": reason},
             ),
         )
+        self._expire(pipe, keys)  # a parked or paused run stays alive while it waits
         pipe.execute()
 
     def count_delivery(self, user_id: str, run_id: str, task_id: str, attempt: int) -> int:
@@ -291,7 +306,10 @@ class ContextStore:
             if task_id not in current or json.loads(current[task_id]) != output
         }
         if missing:
-            self.client.hset(keys.outputs, mapping=missing)
+            pipe = self.client.pipeline(transaction=True)
+            pipe.hset(keys.outputs, mapping=missing)
+            pipe.expire(keys.outputs, self.ttl_s)
+            pipe.execute()
         return len(missing)
 
     def set_abort(self, user_id: str, run_id: str, reason: str) -> None:
@@ -319,13 +337,10 @@ class ContextStore:
         raw = self.client.hget(self.keys(user_id, run_id).meta, "result")
         return None if raw is None else ExecutionResult.model_validate_json(raw)
 
-    def user_runs(self, user_id: str, limit: int = 50) -> list[str]:
-        return list(self.client.zrevrange(user_runs_key(self.prefix, user_id), 0, limit - 1))
-
     # --- tasks ---------------------------------------------------------------------
 
     def task_states(self, user_id: str, run_id: str) -> dict[str, TaskStatus]:
-        raw = self.client.hgetall(self.keys(user_id, run_id).tasks)
+        raw = cast(dict[str, str], self.client.hgetall(self.keys(user_id, run_id).tasks))
         return {k: TaskStatus.model_validate_json(v) for k, v in raw.items()}
 
     def record_task_start(self, user_id: str, run_id: str, status: TaskStatus) -> None:
@@ -391,7 +406,11 @@ class ContextStore:
     ) -> list[RunEvent]:
         """Events after ``after_id``; with ``block_ms`` wait that long for the next ones."""
         key = self.keys(user_id, run_id).events
-        reply = self.client.xread({key: after_id}, count=count, block=block_ms)
+        # decode_responses=True: stream names, ids and fields come back as str.
+        reply = cast(
+            list[tuple[str, list[tuple[str, dict[str, str]]]]] | None,
+            self.client.xread({key: after_id}, count=count, block=block_ms),
+        )
         events: list[RunEvent] = []
         for _stream, entries in reply or []:
             for event_id, fields in entries:

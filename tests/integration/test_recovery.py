@@ -79,6 +79,7 @@ def rorch_workers(
         database_url=recovery_env["ORCH_DATABASE_URL"],
         data_dir=Path(recovery_env["ORCH_DATA_DIR"]),
         key_prefix=recovery_env["ORCH_KEY_PREFIX"],
+        time_limit_grace_s=2,
     )
     orchestrator = Orchestrator.from_settings(settings, registry)
     with worker_processes(
@@ -279,7 +280,7 @@ def _cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "orchestrator.cli", *args],
         cwd=REPO_ROOT,
-        env=settings_env(env),
+        env=settings_env(env, (PLUGIN, FAULTS)),
         capture_output=True,
         text=True,
         timeout=60,
@@ -466,3 +467,26 @@ def test_recovery_stats_and_dead_letters_through_the_cli(
     letters = _cli(recovery_env, "dead-letters", "--json")
     assert letters.returncode == 0, letters.stderr
     assert "portfolio.no_such_type" in letters.stdout
+
+
+def test_hard_time_limit_ends_the_run_instead_of_hanging_it(
+    rorch: Orchestrator, tmp_path: Path
+) -> None:
+    # The task swallows its soft limit (1 s); the hard limit (1 s + 2 s grace) kills the
+    # process, Celery fails the rest of the chain without running it -- and the errback
+    # still ends the run with the reason.
+    chain = chain_of(
+        [
+            fault("first", "fault_flaky", tmp_path / "l"),
+            fault("stubborn", "fault_stubborn", tmp_path / "l", timeout_s=1, sleep_ms=20_000),
+            fault("after", "fault_flaky", tmp_path / "l"),
+        ],
+        [("first", "stubborn"), ("stubborn", "after")],
+    )
+    run_id = rorch.submit(chain)
+    result = rorch.wait(run_id, timeout_s=TIMEOUT_S)
+    assert result.status is RunStatus.PARTIAL
+    failures = {f.task_id: f for f in result.failed_tasks}
+    assert failures["stubborn"].error.type is ErrorType.TASK_TIMEOUT
+    assert failures["after"].final_status is FailureStatus.SKIPPED
+    assert "stubborn crashed" in failures["after"].error.message

@@ -8,6 +8,7 @@ crash, and the spec's code generation that times out unless it is split.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -125,6 +126,16 @@ def conflict(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultO
     return FaultOutput(call=call)
 
 
+def stubborn(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
+    """Ignores the soft time limit and keeps working: only the hard limit stops it."""
+    deadline = time.monotonic() + params.sleep_ms / 1000
+    while time.monotonic() < deadline:
+        # The point of this task: it swallows SoftTimeLimitExceeded.
+        with contextlib.suppress(Exception):
+            time.sleep(0.05)
+    return FaultOutput(call=0)
+
+
 def crash(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
     _next_call(params.ledger, ctx.task_id)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -201,6 +212,7 @@ FAULT_TYPES = {
     "fault_effect": (Module.WORKSPACE, effect),
     "fault_inconsistent": (Module.SYSTEM, inconsistent),
     "fault_crash": (Module.SYSTEM, crash),
+    "fault_stubborn": (Module.WORKSPACE, stubborn),
     "fault_conflict": (Module.AI_ASSISTANT, conflict),
     "fault_sometimes_down": (Module.PORTFOLIO, sometimes_down),
 }

@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from orchestrator.canvas import FINALIZE_ID, CompiledRun, compile_chain
 from orchestrator.dag import Graph, validate_chain
 from orchestrator.models import AITask, TaskChain, TaskDependency, UserGoal
-from tasks.base import FINALIZE_TASK, JOIN_TASK
 from tasks.builtin import default_registry
+from tasks.signatures import FINALIZE_TASK, JOIN_TASK
 
 APP = Celery("canvas-tests", set_as_current=False)
 REGISTRY = default_registry()
