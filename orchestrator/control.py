@@ -177,11 +177,13 @@ class Orchestrator:
         if record is None or record.user_id != user_id:
             raise RunNotFound(run_id)
         latest: dict[str, TaskStatus] = {}
+        # Attempts can name tasks recovery added to the plan (alternative parts).
+        modules = {t.id: t.module.value for t in record.chain.tasks}
         for attempt in self.runtime.history.attempts(run_id):
             latest[attempt.task_id] = TaskStatus(
                 task_id=attempt.task_id,
                 type=attempt.task_type,
-                module=record.chain.task(attempt.task_id).module.value,
+                module=modules.get(attempt.task_id, "unknown"),
                 state=TaskState(attempt.state),
                 queue=attempt.queue,
                 worker=attempt.worker,

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from orchestrator.context import utcnow
 from orchestrator.models import ErrorType, TaskError, TaskState
+from tasks.outcome import conclude
 from tasks.recover import recovery_history
 
 if TYPE_CHECKING:
@@ -65,20 +66,8 @@ def merge_alternative(
             "reason": reason,
         }
     )
-    store.record_task_end(user_id, run_id, final, output_json)
-    runtime.history.record_attempt(
-        run_id=run_id,
-        task_id=task_id,
-        task_type=final.type,
-        attempt=final.attempt,
-        state=final.state.value,
-        queue=final.queue,
-        worker=final.worker,
-        started_at=final.started_at,
-        finished_at=final.finished_at,
-        duration_ms=final.duration_ms,
-        error=final.error,
-        reason=final.reason,
-        audit=[],
+    # The same recording as any task end: live context, history with audit rows and the
+    # output (for context repair), and the abort rule of a critical task.
+    return conclude(
+        runtime, task, user_id, run_id, final, output_json, status.started_at or now, inputs={}
     )
-    return {"task_id": task_id, "state": final.state.value}

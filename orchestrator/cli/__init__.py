@@ -303,8 +303,12 @@ def history(user: str | None, limit: int, as_json: bool) -> None:
 def schema(what: str) -> None:
     """Print the JSON Schema of a goal or a chain (with each task type's parameters)."""
     from orchestrator.schema import chain_schema, goal_schema
+    from tasks.builtin import default_registry
 
-    print_json(goal_schema() if what == "goal" else chain_schema())
+    # The chain's schema names every task type these settings know, plug-ins included.
+    registry = default_registry()
+    registry.load_plugins(Settings().plugins)
+    print_json(goal_schema() if what == "goal" else chain_schema(registry))
 
 
 @main.group()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from rich.console import Console
@@ -62,8 +63,12 @@ def status_table(status: ExecutionStatus) -> Table:
             recovery_summary(task.recovery_attempts),
             note,
         )
-    done = sum(1 for t in status.tasks if t.state.is_final)
-    table.caption = f"{done}/{len(status.tasks)} tasks done"
+    done = [t for t in status.tasks if t.state.is_final]
+    counts = Counter(t.state.value for t in done if t.state is not TaskState.SUCCEEDED)
+    others = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+    table.caption = f"{len(done)}/{len(status.tasks)} tasks finished" + (
+        f" ({others})" if others else ""
+    )
     return table
 
 

@@ -136,6 +136,8 @@ def dead_letters(limit: int, as_json: bool) -> None:
     if as_json:
         print_json([d.model_dump(mode="json") for d in letters])
         return
+    if not letters:
+        click.echo("no dead letters")
     for d in letters:
         click.echo(
             f"{d.at:%Y-%m-%d %H:%M:%S}  {d.task_name or '-'}  {d.celery_task_id or '-'}  {d.reason}"

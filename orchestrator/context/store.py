@@ -42,6 +42,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def _pending_status(task: AITask, reason: str | None = None) -> str:
+    return TaskStatus(
+        task_id=task.id,
+        type=str(task.type),
+        module=task.module.value,
+        queue=task.module.queue,
+        reason=reason,
+    ).model_dump_json()
+
+
 class RunMeta(StrictModel):
     run_id: str
     user_id: str
@@ -99,12 +109,7 @@ class ContextStore:
         pipe = self.client.pipeline(transaction=True)
         pipe.hset(keys.meta, mapping=self._meta_fields(meta))
         pipe.set(keys.chain, chain.model_dump_json(by_alias=True))
-        pending: RedisMapping = {
-            t.id: TaskStatus(
-                task_id=t.id, type=str(t.type), module=t.module.value, queue=t.module.queue
-            ).model_dump_json()
-            for t in chain.tasks
-        }
+        pending: RedisMapping = {t.id: _pending_status(t) for t in chain.tasks}
         pipe.hset(keys.tasks, mapping=pending)
         self._add_event(pipe, keys, RunEvent(type=EventType.RUN_SUBMITTED, at=meta.submitted_at))
         self._expire(pipe, keys)
@@ -155,32 +160,35 @@ class ContextStore:
     ) -> TaskChain:
         """Add tasks to a running plan (recovery's alternatives) and bump its version."""
         keys = self.keys(user_id, run_id)
-        current = self.chain(user_id, run_id)
-        known = {t.id for t in current.tasks}
-        new_tasks = [t for t in tasks if t.id not in known]
-        updated = current.model_copy(
-            update={
-                "tasks": [*current.tasks, *new_tasks],
-                "dependencies": [*current.dependencies, *dependencies],
-            }
-        )
-        pipe = self.client.pipeline(transaction=True)
-        pipe.set(keys.chain, updated.model_dump_json(by_alias=True))
-        pipe.hincrby(keys.meta, "chain_version", 1)
-        pending: RedisMapping = {
-            t.id: TaskStatus(
-                task_id=t.id,
-                type=str(t.type),
-                module=t.module.value,
-                queue=t.module.queue,
-                reason=f"part of the alternative for {alternative_of}",
-            ).model_dump_json()
-            for t in new_tasks
-        }
-        if pending:
-            pipe.hset(keys.tasks, mapping=pending)
-        pipe.execute()
-        return updated
+        with self.client.pipeline(transaction=True) as pipe:
+            while True:  # optimistic: two branches splitting at once both land
+                try:
+                    pipe.watch(keys.chain)  # type: ignore[no-untyped-call]
+                    raw = self.client.get(keys.chain)
+                    if raw is None:
+                        raise KeyError(f"run {run_id} has no live context")
+                    current = TaskChain.model_validate_json(cast(str, raw))
+                    known = {t.id for t in current.tasks}
+                    new_tasks = [t for t in tasks if t.id not in known]
+                    updated = current.model_copy(
+                        update={
+                            "tasks": [*current.tasks, *new_tasks],
+                            "dependencies": [*current.dependencies, *dependencies],
+                        }
+                    )
+                    pipe.multi()
+                    pipe.set(keys.chain, updated.model_dump_json(by_alias=True))
+                    pipe.hincrby(keys.meta, "chain_version", 1)
+                    pending: RedisMapping = {
+                        t.id: _pending_status(t, f"part of the alternative for {alternative_of}")
+                        for t in new_tasks
+                    }
+                    if pending:
+                        pipe.hset(keys.tasks, mapping=pending)
+                    pipe.execute()
+                    return updated
+                except redis.WatchError:
+                    continue
 
     def mark_run_started(self, user_id: str, run_id: str, at: datetime) -> bool:
         """Record that the run's first task started; True only for the first caller."""

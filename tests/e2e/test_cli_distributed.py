@@ -109,7 +109,7 @@ def test_submit_watch_status_diamond(e2e_orch: Orchestrator, cli: Cli, tmp_path:
         )
         assert any(re.search(rf"\s{task_id}\s+succeeded", line) for line in lines), str(watched)
     assert any("run finished (completed)" in line for line in lines), str(watched)
-    assert "4/4 tasks done" in watched.output, str(watched)
+    assert "4/4 tasks finished" in watched.output, str(watched)
 
     status = status_json(cli, run_id)
     assert status["run_id"] == run_id

@@ -338,7 +338,7 @@ def test_status_in_new_process_reads_finished_run_from_history(
 
     text = health.cli("status", run_id)
     assert text.returncode == 0, str(text)
-    assert "2/2 tasks done" in text.output, str(text)
+    assert "2/2 tasks finished" in text.output, str(text)
 
 
 def test_status_of_another_users_run_is_no_run(
