@@ -15,7 +15,7 @@ from config.settings import Settings
 from orchestrator.app import create_app
 from orchestrator.canvas import compile_chain
 from orchestrator.context import EventType, RunEvent, RunMeta, utcnow
-from orchestrator.dag import Graph, validate_chain
+from orchestrator.dag import ChainValidationError, Graph, Problem, validate_chain
 from orchestrator.history import (
     AuditAction,
     AuditEntry,
@@ -36,6 +36,7 @@ from orchestrator.models import (
 )
 from orchestrator.planner import TaskPlanner, TemplatePlanner
 from orchestrator.runtime import Runtime
+from recovery.backoff import MAX_TIMEOUT_ESCALATION
 from tasks.base import runtime_of
 from tasks.control import Decision, ParkKind
 from tasks.parking import release
@@ -91,8 +92,29 @@ class Orchestrator:
         return chain
 
     def validate(self, chain: TaskChain) -> Graph:
-        """Check a chain is runnable; raises ChainValidationError naming each problem."""
-        return validate_chain(chain, self.runtime.registry)
+        """Check a chain is runnable; raises ChainValidationError naming each problem.
+
+        Beyond the plan itself: every task's longest possible run (its timeout raised by
+        a timeout retry, plus the hard-limit grace) must end within the broker's
+        visibility timeout, or Redis would hand the still-running task to a second worker.
+        """
+        graph = validate_chain(chain, self.runtime.registry)
+        settings = self.runtime.settings
+        too_long = [
+            Problem(
+                (t.id,),
+                f"timeout {t.timeout_s:g} s is too long for this deployment: "
+                f"x{MAX_TIMEOUT_ESCALATION:g} on retry + {settings.time_limit_grace_s} s "
+                f"grace must stay under ORCH_VISIBILITY_TIMEOUT_S "
+                f"({settings.visibility_timeout_s} s)",
+            )
+            for t in chain.tasks
+            if t.timeout_s * MAX_TIMEOUT_ESCALATION + settings.time_limit_grace_s
+            >= settings.visibility_timeout_s
+        ]
+        if too_long:
+            raise ChainValidationError(chain.id, too_long)
+        return graph
 
     # --- running -------------------------------------------------------------------
 

@@ -14,6 +14,8 @@ from recovery.analysis import Severity
 #: The spec's example task timed out at 120 s and is retried with 300 s (severity high) or
 #: 180 s (otherwise): as factors of the task's own timeout, 2.5 and 1.5.
 TIMEOUT_FACTOR_SEVERE = 2.5
+#: The most a timeout retry multiplies a task's timeout by (deployment limits use it).
+MAX_TIMEOUT_ESCALATION = TIMEOUT_FACTOR_SEVERE
 TIMEOUT_FACTOR = 1.5
 # 2**62 seconds outlasts any cap; a larger exponent would only risk float overflow.
 _MAX_EXPONENT = 62

@@ -8,48 +8,27 @@ reason, instead of looping through the broker forever.
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import insert, select
 
-from orchestrator.history.engine import create_history_engine
 from orchestrator.history.recovery_records import (
     DeadLetterRecord,
     dead_letter_record,
     storable_json,
     storable_text,
 )
+from orchestrator.history.repository import Repository
 from orchestrator.history.tables import DeadLetterRow
 
 
-class DeadLetterBox:
+class DeadLetterBox(Repository):
     """Dead letters on PostgreSQL (or SQLite when embedded); append and list.
 
     The schema must exist (``orchestrator.history.upgrade``). Safe to share between
     threads; every method runs in its own short transaction.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @classmethod
-    def from_url(cls, url: str) -> DeadLetterBox:
-        """A box on a new engine for ``url`` (see ``create_history_engine``)."""
-        return cls(create_history_engine(url))
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
 
     def record(
         self,

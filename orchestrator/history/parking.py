@@ -7,16 +7,11 @@ sent again once someone decides. Deciding is atomic (exactly one caller wins), s
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import select, update
 
-from orchestrator.history.engine import create_history_engine
 from orchestrator.history.recovery_records import (
     ParkDecision,
     ParkedTaskRecord,
@@ -25,42 +20,16 @@ from orchestrator.history.recovery_records import (
     storable_json,
     storable_text,
 )
+from orchestrator.history.repository import Repository
 from orchestrator.history.tables import ParkedTaskRow
 
 
-class ParkingLot:
+class ParkingLot(Repository):
     """Parked tasks on PostgreSQL (or SQLite when embedded); one row per (run, task).
 
     The schema must exist (``orchestrator.history.upgrade``). Safe to share between
     threads; every method runs in its own short transaction.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @classmethod
-    def from_url(cls, url: str) -> ParkingLot:
-        """A parking lot on a new engine for ``url`` (see ``create_history_engine``)."""
-        return cls(create_history_engine(url))
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
-
-    def _upsert(self) -> Any:
-        if self._engine.dialect.name == "postgresql":
-            return postgresql.insert
-        if self._engine.dialect.name == "sqlite":
-            return sqlite.insert
-        raise NotImplementedError(f"history does not support {self._engine.dialect.name!r}")
-
-    # -- writers -------------------------------------------------------------------------
 
     def park(
         self,

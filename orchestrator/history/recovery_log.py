@@ -8,14 +8,10 @@ strategy, and the recovery layer can prefer what worked before (``outcome_stats`
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import Engine, case, func, insert, select, update
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import case, func, insert, select, update
 
-from orchestrator.history.engine import create_history_engine
 from orchestrator.history.recovery_records import (
     RecoveryAttemptRecord,
     RecoveryStatsRow,
@@ -23,6 +19,7 @@ from orchestrator.history.recovery_records import (
     storable_json,
     storable_text,
 )
+from orchestrator.history.repository import Repository
 from orchestrator.history.tables import RecoveryAttemptRow, TaskFailureRow
 from orchestrator.models import ErrorType, RecoveryType, TaskError
 
@@ -31,32 +28,12 @@ class UnknownRecoveryError(LookupError):
     """The recovery id was never returned by ``start_recovery``."""
 
 
-class RecoveryLog:
+class RecoveryLog(Repository):
     """Failures and recovery outcomes on PostgreSQL (or SQLite when embedded).
 
     The schema must exist (``orchestrator.history.upgrade``). Safe to share between
     threads; every method runs in its own short transaction.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @classmethod
-    def from_url(cls, url: str) -> RecoveryLog:
-        """A log on a new engine for ``url`` (see ``create_history_engine``)."""
-        return cls(create_history_engine(url))
-
-    @property
-    def engine(self) -> Engine:
-        return self._engine
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
-
-    # -- failures ------------------------------------------------------------------------
 
     def record_failure(
         self,

@@ -8,17 +8,14 @@ so the log never claims something the tables do not show, or the reverse.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.orm import Session
 
 from orchestrator.history.audit import AuditAction, AuditEntry
-from orchestrator.history.engine import create_history_engine
 from orchestrator.history.records import (
     AttemptRecord,
     RunRecord,
@@ -28,6 +25,7 @@ from orchestrator.history.records import (
     run_record,
 )
 from orchestrator.history.recovery_records import storable_json
+from orchestrator.history.repository import Repository
 from orchestrator.history.tables import AuditLogRow, GoalRow, RunRow, TaskAttemptRow
 from orchestrator.models import (
     ExecutionResult,
@@ -47,39 +45,12 @@ class GoalOwnershipError(ValueError):
     """A goal id is already recorded for another user (goal ids are chosen by clients)."""
 
 
-class HistoryStore:
+class HistoryStore(Repository):
     """Durable history on PostgreSQL (or SQLite when embedded).
 
     The schema must exist: run ``orchestrator.history.upgrade(url)`` first. Safe to share
     between threads; every method runs in its own short transaction.
     """
-
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._sessions = sessionmaker(engine, expire_on_commit=False)
-
-    @classmethod
-    def from_url(cls, url: str) -> HistoryStore:
-        """A store on a new engine for ``url`` (see ``create_history_engine``)."""
-        return cls(create_history_engine(url))
-
-    @property
-    def engine(self) -> Engine:
-        """The underlying engine (for health checks and tests)."""
-        return self._engine
-
-    @contextmanager
-    def _tx(self) -> Iterator[Session]:
-        with self._sessions() as session, session.begin():
-            yield session
-
-    def _upsert(self) -> Any:
-        # Both dialects spell "INSERT ... ON CONFLICT" the same way in SQLAlchemy.
-        if self._engine.dialect.name == "postgresql":
-            return postgresql.insert
-        if self._engine.dialect.name == "sqlite":
-            return sqlite.insert
-        raise NotImplementedError(f"history does not support {self._engine.dialect.name!r}")
 
     def ping(self) -> None:
         """Run ``SELECT 1``; raises the driver's error if the database is unreachable."""

@@ -276,3 +276,17 @@ def test_health_and_backup_are_real(orch: Orchestrator) -> None:
     assert backup["run"]["run_id"] == run_id
     assert backup["live_context"]["tasks"]["health"]["state"] == "succeeded"
     assert backup["live_context"]["outputs"]["health"]["healthy"] is True
+
+
+def test_timeouts_beyond_the_visibility_window_are_refused(orch: Orchestrator) -> None:
+    # 2000 s x 2.5 on a timeout retry would outlive the broker's 3600 s visibility
+    # timeout, and Redis would hand the running task to a second worker.
+    chain = build_chain([step_task("long")], [])
+    chain = chain.model_copy(
+        update={"tasks": [chain.tasks[0].model_copy(update={"timeout_s": 2000})]}
+    )
+    with pytest.raises(ChainValidationError) as excinfo:
+        orch.submit(chain)
+    (problem,) = excinfo.value.problems
+    assert problem.task_ids == ("long",)
+    assert "ORCH_VISIBILITY_TIMEOUT_S" in problem.message
