@@ -18,7 +18,6 @@ from orchestrator.context import utcnow
 from orchestrator.models import AITask, Priority, RecoveryType, TaskError
 from recovery.analysis import ErrorAnalysis, analyze_error
 from recovery.policy import (
-    TERMINAL_TYPES,
     OutcomeStats,
     RecoveryPolicy,
     StrategyOption,
@@ -159,4 +158,4 @@ class RecoveryEngine:
         )
 
 
-__all__ = ["TERMINAL_TYPES", "RecoveryEngine"]
+__all__ = ["RecoveryEngine"]

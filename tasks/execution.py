@@ -21,7 +21,6 @@ from orchestrator.context import RunMeta, utcnow
 from orchestrator.models import (
     AITask,
     ErrorType,
-    ResultStatus,
     RunState,
     TaskChain,
     TaskError,
@@ -33,7 +32,7 @@ from tasks.context import HandlerContext
 from tasks.control import Decision, Invocation, ParkKind, TaskControl
 from tasks.deadline import call_with_deadline
 from tasks.errors import DependencyFailureError, HandlerError
-from tasks.guard import StartDecision, Verdict, decide_start, input_sources
+from tasks.guard import StartDecision, Verdict, decide_start, input_sources, parents_of
 from tasks.outcome import conclude, record_not_run
 from tasks.recover import recover_failure, recovery_history
 
@@ -86,7 +85,9 @@ def execute_task(
         raise KeyError(f"run {run_id} of user {user_id} has no live context")
     chain = store.chain(user_id, run_id, version=meta.chain_version)
     task = chain.task(task_id)
-    states = store.task_states(user_id, run_id)
+    # Only this task and what it depends on: reading every task's state would make each
+    # task of a long run cost more than the last.
+    states = store.task_states(user_id, run_id, only=_relevant_ids(chain, task))
     current = states.get(task_id)
     if current is not None and current.state.is_final:
         # A redelivered message of a task that already finished: its result stands.
@@ -201,6 +202,12 @@ def _close_recovery(
     return HandlerRun(status, run.output_json, None, run.params, run.inputs)
 
 
+def _relevant_ids(chain: TaskChain, task: AITask) -> list[str]:
+    ids = [task.id, *parents_of(chain, task.id)]
+    ids += [c.task_id for c in task.preconditions if c.task_id is not None]
+    return list(dict.fromkeys(ids))
+
+
 def _should_pause(meta: RunMeta, invocation: Invocation) -> bool:
     return meta.pause_requested and invocation.decision is None
 
@@ -307,4 +314,4 @@ def _run_handler(
     return HandlerRun(final, output_json, failure, params, inputs)
 
 
-__all__ = ["Delivery", "ResultStatus", "execute_task"]
+__all__ = ["Delivery", "execute_task"]

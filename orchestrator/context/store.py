@@ -347,8 +347,19 @@ class ContextStore:
 
     # --- tasks ---------------------------------------------------------------------
 
-    def task_states(self, user_id: str, run_id: str) -> dict[str, TaskStatus]:
-        raw = cast(dict[str, str], self.client.hgetall(self.keys(user_id, run_id).tasks))
+    def task_states(
+        self, user_id: str, run_id: str, *, only: list[str] | None = None
+    ) -> dict[str, TaskStatus]:
+        """Every task's state, or only those of the ``only`` task ids (one HMGET)."""
+        key = self.keys(user_id, run_id).tasks
+        if only is not None:
+            values = cast(list[str | None], self.client.hmget(key, only))
+            return {
+                k: TaskStatus.model_validate_json(v)
+                for k, v in zip(only, values, strict=True)
+                if v is not None
+            }
+        raw = cast(dict[str, str], self.client.hgetall(key))
         return {k: TaskStatus.model_validate_json(v) for k, v in raw.items()}
 
     def record_task_start(self, user_id: str, run_id: str, status: TaskStatus) -> None:
