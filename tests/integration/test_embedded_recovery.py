@@ -144,3 +144,45 @@ def test_lost_live_context_is_repaired_from_history(embedded: Orchestrator, tmp_
     assert repair.error_type is ErrorType.DEPENDENCY_FAILURE
     assert "restored 1 output(s)" in repair.detail
     assert repair.succeeded is True
+
+
+def test_skip_and_continue_when_repair_and_retry_cannot_help(
+    embedded: Orchestrator, tmp_path: Path
+) -> None:
+    ledger = str(tmp_path / "l")
+    policy = RetryPolicy(max_attempts=2, backoff_base_s=0.01)
+    tasks = [
+        AITask(
+            id="orphan",
+            type="fault_orphaned",
+            module="ai-assistant",
+            parameters={"ledger": ledger},
+            retry_policy=policy,
+        ),
+        AITask(id="needs_it", type="fault_flaky", module="system", parameters={"ledger": ledger}),
+        AITask(id="unrelated", type="fault_flaky", module="system", parameters={"ledger": ledger}),
+    ]
+    chain = TaskChain(
+        goal=UserGoal(description="skip"),
+        tasks=tasks,
+        dependencies=[
+            TaskDependency.model_validate(
+                {"from": "orphan", "to": "needs_it", "type": "data_flow"}
+            ),
+        ],
+    )
+    run_id, result = _run(embedded, chain)
+    # repair (a retry) -> no retries left -> skipped with a reason; the run goes on
+    assert result.status is RunStatus.PARTIAL
+    failures = {f.task_id: f for f in result.failed_tasks}
+    assert failures["orphan"].final_status.value == "skipped"
+    assert [a.strategy for a in failures["orphan"].recovery_attempts] == [
+        RecoveryType.CONTEXT_REPAIR,
+        RecoveryType.SKIP_AND_CONTINUE,
+    ]
+    assert failures["needs_it"].final_status.value == "skipped"
+    assert "upstream task orphan was skipped" in failures["needs_it"].error.message
+    assert [t.task_id for t in result.completed_tasks] == ["unrelated"]
+    (orphan,) = [t for t in embedded.status(run_id).tasks if t.task_id == "orphan"]
+    assert orphan.reason is not None
+    assert "skipped after dependency_failure" in orphan.reason

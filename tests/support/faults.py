@@ -24,6 +24,7 @@ from orchestrator.models.params import GenerateCodeParams
 from tasks.context import HandlerContext
 from tasks.errors import (
     ConflictingGoalsError,
+    DependencyFailureError,
     InvalidInputError,
     NetworkError,
     PermissionDeniedError,
@@ -136,6 +137,12 @@ def stubborn(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultO
     return FaultOutput(call=0)
 
 
+def orphaned(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
+    """Its upstream data never arrives: no repair or retry can help."""
+    _next_call(params.ledger, ctx.task_id)
+    raise DependencyFailureError("the quotes feed this task reads was never published")
+
+
 def crash(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
     _next_call(params.ledger, ctx.task_id)
     os.kill(os.getpid(), signal.SIGKILL)
@@ -212,6 +219,7 @@ FAULT_TYPES = {
     "fault_effect": (Module.WORKSPACE, effect),
     "fault_inconsistent": (Module.SYSTEM, inconsistent),
     "fault_crash": (Module.SYSTEM, crash),
+    "fault_orphaned": (Module.AI_ASSISTANT, orphaned),
     "fault_stubborn": (Module.WORKSPACE, stubborn),
     "fault_conflict": (Module.AI_ASSISTANT, conflict),
     "fault_sometimes_down": (Module.PORTFOLIO, sometimes_down),
