@@ -21,6 +21,7 @@ from orchestrator.context import RunMeta, utcnow
 from orchestrator.models import (
     AITask,
     ErrorType,
+    RecoveryType,
     RunState,
     TaskChain,
     TaskError,
@@ -131,7 +132,11 @@ def execute_task(
         runtime.recovery_log.finish_pending(
             run_id, task_id, succeeded=False, detail="rejected by a person", finished_at=now
         )
-        decision = StartDecision(Verdict.SKIP, "rejected by a person", ErrorType.INVALID_INPUT)
+        # The task keeps the error it was parked with; a person chose not to go on.
+        rejected_type = (
+            current.error.type if current and current.error else ErrorType.CONFLICTING_GOALS
+        )
+        decision = StartDecision(Verdict.SKIP, "rejected by a person", rejected_type)
     else:
         decision = decide_start(
             task,
@@ -146,14 +151,7 @@ def execute_task(
         final = record_not_run(runtime, task, user_id, run_id, status, decision, now)
         return conclude(runtime, task, user_id, run_id, final, None, now, recorded=True)
 
-    approved = invocation.approved_strategy
-    if (
-        approved is not None
-        and invocation.decision is Decision.APPROVED
-        and current
-        and current.error is not None
-        and approved.value != "escalate_to_user"
-    ):
+    if current is not None and _approved_strategy_pending(invocation, current):
         # A person approved a strategy for the earlier failure: apply it, don't rerun first.
         run = HandlerRun(
             current, None, None, None, store.outputs(user_id, run_id, input_sources(chain, task_id))
@@ -206,6 +204,15 @@ def _relevant_ids(chain: TaskChain, task: AITask) -> list[str]:
     ids = [task.id, *parents_of(chain, task.id)]
     ids += [c.task_id for c in task.preconditions if c.task_id is not None]
     return list(dict.fromkeys(ids))
+
+
+def _approved_strategy_pending(invocation: Invocation, current: TaskStatus) -> bool:
+    """A person approved a recovery strategy (other than "run it again") for a failure."""
+    return (
+        invocation.decision is Decision.APPROVED
+        and invocation.approved_strategy not in (None, RecoveryType.ESCALATE_TO_USER)
+        and current.error is not None
+    )
 
 
 def _should_pause(meta: RunMeta, invocation: Invocation) -> bool:
