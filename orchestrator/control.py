@@ -322,8 +322,14 @@ class Orchestrator:
         )
 
     def approvals(self, *, user: str | None = None) -> list[ParkedTaskRecord]:
-        """Tasks of the user's runs waiting for a person's decision."""
-        return self.runtime.parking.waiting(user_id=self._user(user), kind=ParkKind.APPROVAL.value)
+        """Tasks of the user's live runs waiting for a person's decision.
+
+        A run whose live context expired (ORCH_CONTEXT_TTL_S) can no longer go on, so its
+        parked tasks are not offered.
+        """
+        user_id = self._user(user)
+        waiting = self.runtime.parking.waiting(user_id=user_id, kind=ParkKind.APPROVAL.value)
+        return [p for p in waiting if self.runtime.context.run_meta(user_id, p.run_id)]
 
     def approve(self, run_id: str, task_id: str, *, user: str | None = None) -> bool:
         """Let a parked task go on (it runs at once, in its chain). False if nothing waits."""
