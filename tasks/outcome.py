@@ -119,6 +119,21 @@ def finish_task(
     if status.state is TaskState.SUCCEEDED and status.degraded:
         status = status.model_copy(update={"reason": status.reason or "degraded output"})
     runtime.context.record_task_end(user_id, run_id, status, output_json)
+    record_attempt_row(runtime, run_id, status, audit, output_json, fingerprint)
+
+
+def record_attempt_row(
+    runtime: Runtime,
+    run_id: str,
+    status: TaskStatus,
+    audit: list[AuditEntry],
+    output_json: str | None = None,
+    fingerprint: str | None = None,
+) -> None:
+    """The attempt's history row (and audit rows) in one transaction.
+
+    A degraded output is not kept as a "good output" for later degradation or repair.
+    """
     runtime.history.record_attempt(
         run_id=run_id,
         task_id=status.task_id,

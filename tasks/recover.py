@@ -18,6 +18,7 @@ from orchestrator.models import (
 )
 from recovery.strategies import FailureContext, OutcomeKind
 from tasks.control import Invocation, TaskControl
+from tasks.outcome import record_attempt_row
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
@@ -68,20 +69,11 @@ def recover_failure(
     )
     # The failed attempt gets its history row now: a retry, replacement or parking ends
     # this execution inside recover() and would otherwise leave no trace of it.
-    runtime.history.record_attempt(
-        run_id=run_id,
-        task_id=task.id,
-        task_type=status.type,
-        attempt=status.attempt,
-        state=TaskState.FAILED.value,
-        queue=status.queue,
-        worker=status.worker,
-        started_at=status.started_at,
-        finished_at=status.finished_at,
-        duration_ms=status.duration_ms,
-        error=status.error,
-        reason="recovery decides next",
-        audit=[],
+    record_attempt_row(
+        runtime,
+        run_id,
+        status.model_copy(update={"state": TaskState.FAILED, "reason": "recovery decides next"}),
+        [],
     )
     outcome = engine.recover(ctx)
     attempts = recovery_history(runtime, run_id, task.id)

@@ -127,13 +127,17 @@ def conflict(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultO
     return FaultOutput(call=call)
 
 
+#: The stubborn task works in slices this long, swallowing the soft limit between them.
+STUBBORN_WORK_SLICE_S = 0.05
+
+
 def stubborn(params: FaultParams, inputs: Inputs, ctx: HandlerContext) -> FaultOutput:
     """Ignores the soft time limit and keeps working: only the hard limit stops it."""
     deadline = time.monotonic() + params.sleep_ms / 1000
     while time.monotonic() < deadline:
         # The point of this task: it swallows SoftTimeLimitExceeded.
         with contextlib.suppress(Exception):
-            time.sleep(0.05)
+            time.sleep(STUBBORN_WORK_SLICE_S)
     return FaultOutput(call=0)
 
 
