@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 from orchestrator.models import ErrorType, RecoveryType, TaskState
-from recovery.backoff import compute_backoff_s, escalated_timeout_s
+from recovery.backoff import compute_backoff_s, escalated_timeout_s, should_give_up
 from recovery.policy import StrategyOption
 from recovery.strategies.base import FailureContext, Outcome, Strategy
 
@@ -19,7 +19,7 @@ class RetryWithBackoff(Strategy):
     type: ClassVar[RecoveryType] = RecoveryType.RETRY_WITH_BACKOFF
 
     def available(self, ctx: FailureContext) -> bool:
-        return ctx.attempt < ctx.task.retry_policy.max_attempts
+        return not should_give_up(ctx.attempt, ctx.task.retry_policy)
 
     def apply(self, ctx: FailureContext, option: StrategyOption, recovery_id: int) -> Outcome:
         policy = ctx.task.retry_policy
