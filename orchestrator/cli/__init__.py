@@ -21,11 +21,11 @@ from orchestrator.cli.common import (
     err_console,
     fail,
     invalid_input_exits,
-    open_orchestrator,
     print_json,
+    session,
 )
 from orchestrator.cli.render import chain_table, follow, result_summary, status_table
-from orchestrator.control import InvalidUserError, Orchestrator, RunNotFound
+from orchestrator.control import InvalidUserError, Orchestrator
 from orchestrator.models import GoalContext, Priority, RunState, RunStatus, TaskChain, UserGoal
 from orchestrator.models.goal import PreferenceValue
 
@@ -112,12 +112,8 @@ def plan(
 ) -> None:
     """Plan GOAL into a validated TaskChain (nothing runs)."""
     user_goal = build_goal(goal, portfolio, project, priority, pref)
-    orch = open_orchestrator()
-    try:
-        with invalid_input_exits():
-            chain = orch.plan(user_goal)
-    finally:
-        orch.close()
+    with session() as orch, invalid_input_exits():
+        chain = orch.plan(user_goal)
     if as_json:
         print_json(chain.model_dump(mode="json", by_alias=True))
     else:
@@ -165,13 +161,8 @@ def run(
 ) -> None:
     """Plan GOAL, run it, show live progress; exit 0 only if it completed."""
     user_goal = build_goal(goal, portfolio, project, priority, pref)
-    orch = open_orchestrator()
-    try:
+    with session() as orch:
         code = _run_and_report(orch, user_goal, user, as_json, timeout_s)
-    except TimeoutError as exc:
-        fail(str(exc), EXIT_FAILED)
-    finally:
-        orch.close()
     sys.exit(code)
 
 
@@ -201,21 +192,15 @@ def submit(
             target = TaskChain.model_validate_json(chain_file.read_text())
     elif goal is not None:
         target = build_goal(goal, portfolio, project, priority, pref)
-    orch = open_orchestrator()
-    if Settings().embedded:
-        # Say what is wrong with the request first; then why it can't be queued here.
-        with invalid_input_exits():
+    with session() as orch, invalid_input_exits():
+        if Settings().embedded:
+            # Say what is wrong with the request first; then why it can't be queued here.
             orch.validate(target if isinstance(target, TaskChain) else orch.plan(target))
-        orch.close()
-        fail(
-            "submit needs shared workers: set ORCH_BROKER_URL (see .env.example) or use "
-            "'orchestrator run', which runs in this process"
-        )
-    try:
-        with invalid_input_exits():
-            click.echo(orch.submit(target, user=user))
-    finally:
-        orch.close()
+            fail(
+                "submit needs shared workers: set ORCH_BROKER_URL (see .env.example) or use "
+                "'orchestrator run', which runs in this process"
+            )
+        click.echo(orch.submit(target, user=user))
 
 
 @main.command()
@@ -224,13 +209,8 @@ def submit(
 @click.option("--json", "as_json", is_flag=True)
 def status(run_id: str, user: str | None, as_json: bool) -> None:
     """Show where RUN_ID is, task by task."""
-    orch = open_orchestrator()
-    try:
+    with session() as orch:
         current = orch.status(run_id, user=user)
-    except RunNotFound:
-        fail(f"no run {run_id} for this user", EXIT_FAILED)
-    finally:
-        orch.close()
     if as_json:
         print_json(current.model_dump(mode="json"))
     else:
@@ -243,8 +223,7 @@ def status(run_id: str, user: str | None, as_json: bool) -> None:
 @click.option("--timeout", "timeout_s", type=float, default=None)
 def watch(run_id: str, user: str | None, timeout_s: float | None) -> None:
     """Follow RUN_ID live until it finishes."""
-    orch = open_orchestrator()
-    try:
+    with session(live_run=True) as orch:
         follow(
             console,
             orch.watch(run_id, user=user, timeout_s=timeout_s),
@@ -252,12 +231,6 @@ def watch(run_id: str, user: str | None, timeout_s: float | None) -> None:
         )
         final = orch.status(run_id, user=user)
         console.print(status_table(final))
-    except RunNotFound:
-        fail(f"no live run {run_id} for this user", EXIT_FAILED)
-    except TimeoutError as exc:
-        fail(str(exc), EXIT_FAILED)
-    finally:
-        orch.close()
     # Same rule as `run`: 0 only for a run that completed.
     sys.exit(EXIT_OK if final.state is RunState.COMPLETED else EXIT_FAILED)
 
@@ -267,13 +240,8 @@ def watch(run_id: str, user: str | None, timeout_s: float | None) -> None:
 @click.option("--user", default=None)
 def cancel(run_id: str, user: str | None) -> None:
     """Cancel RUN_ID: tasks not yet started never start."""
-    orch = open_orchestrator()
-    try:
+    with session(live_run=True) as orch:
         changed = orch.cancel(run_id, user=user)
-    except RunNotFound:
-        fail(f"no live run {run_id} for this user", EXIT_FAILED)
-    finally:
-        orch.close()
     click.echo(f"cancel requested for {run_id}" if changed else f"{run_id} already finished")
 
 
@@ -283,11 +251,8 @@ def cancel(run_id: str, user: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def history(user: str | None, limit: int, as_json: bool) -> None:
     """List the user's recent runs."""
-    orch = open_orchestrator()
-    try:
+    with session() as orch:
         runs = orch.history(user=user, limit=limit)
-    finally:
-        orch.close()
     if as_json:
         print_json([r.model_dump(mode="json", by_alias=True, exclude={"chain"}) for r in runs])
         return
@@ -334,17 +299,14 @@ def upgrade() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def demo(as_json: bool) -> None:
     """Run the demo goal end to end, in this process unless a broker is configured."""
-    orch = open_orchestrator()
     goal = UserGoal(description=DEMO_GOAL)
-    try:
+    with session() as orch:
         if not as_json:
             console.print(chain_table(orch.plan(goal)))
         code = _run_and_report(orch, goal, None, as_json, timeout_s=120)
         if not as_json:
             status_now = orch.status(orch.history(limit=1)[0].run_id)
             console.print(status_table(status_now))
-    finally:
-        orch.close()
     sys.exit(code)
 
 

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from config.settings import Settings
-from orchestrator.control import Orchestrator
+from orchestrator.control import Orchestrator, RunNotFound
 from orchestrator.dag import ChainValidationError
 from orchestrator.planner import MissingGoalContext, NoMatchingWorkflow
 
@@ -44,6 +44,24 @@ def open_orchestrator() -> Orchestrator:
         return Orchestrator.from_settings(Settings())
     except ValidationError as exc:
         fail(f"invalid settings:\n{exc}", EXIT_FAILED)
+
+
+@contextmanager
+def session(*, live_run: bool = False) -> Iterator[Orchestrator]:
+    """The orchestrator for one command, always closed.
+
+    A run this user can't see exits 1 (``live_run``: the message says the run must still
+    be live), and so does a wait that timed out.
+    """
+    orch = open_orchestrator()
+    try:
+        yield orch
+    except RunNotFound as exc:
+        fail(f"no {'live run' if live_run else 'run'} {exc.args[0]} for this user", EXIT_FAILED)
+    except TimeoutError as exc:
+        fail(str(exc), EXIT_FAILED)
+    finally:
+        orch.close()
 
 
 def print_json(data: Any) -> None:

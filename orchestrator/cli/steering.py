@@ -5,8 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from orchestrator.cli.common import EXIT_FAILED, console, fail, open_orchestrator, print_json
-from orchestrator.control import RunNotFound
+from orchestrator.cli.common import EXIT_FAILED, console, fail, print_json, session
 
 
 def register(main: click.Group) -> None:
@@ -20,13 +19,8 @@ def register(main: click.Group) -> None:
 @click.option("--user", default=None)
 def pause(run_id: str, user: str | None) -> None:
     """Pause RUN_ID: running tasks finish, the rest park until resume."""
-    orch = open_orchestrator()
-    try:
+    with session(live_run=True) as orch:
         changed = orch.pause(run_id, user=user)
-    except RunNotFound:
-        fail(f"no live run {run_id} for this user", EXIT_FAILED)
-    finally:
-        orch.close()
     click.echo(f"{run_id} paused" if changed else f"{run_id} already finished")
 
 
@@ -35,13 +29,8 @@ def pause(run_id: str, user: str | None) -> None:
 @click.option("--user", default=None)
 def resume(run_id: str, user: str | None) -> None:
     """Resume RUN_ID: parked tasks run again with their original ids."""
-    orch = open_orchestrator()
-    try:
+    with session(live_run=True) as orch:
         count = orch.resume(run_id, user=user)
-    except RunNotFound:
-        fail(f"no live run {run_id} for this user", EXIT_FAILED)
-    finally:
-        orch.close()
     click.echo(f"{run_id} resumed ({count} parked task(s) sent again)")
 
 
@@ -50,11 +39,8 @@ def resume(run_id: str, user: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def approvals(user: str | None, as_json: bool) -> None:
     """List the tasks waiting for your approval."""
-    orch = open_orchestrator()
-    try:
+    with session() as orch:
         waiting = orch.approvals(user=user)
-    finally:
-        orch.close()
     if as_json:
         print_json([w.model_dump(mode="json", exclude={"signature"}) for w in waiting])
         return
@@ -67,16 +53,11 @@ def approvals(user: str | None, as_json: bool) -> None:
 
 
 def _decide(run_id: str, task_id: str, user: str | None, approve_it: bool) -> None:
-    orch = open_orchestrator()
-    try:
+    with session(live_run=True) as orch:
         if approve_it:
             done = orch.approve(run_id, task_id, user=user)
         else:
             done = orch.reject(run_id, task_id, user=user)
-    except RunNotFound:
-        fail(f"no live run {run_id} for this user", EXIT_FAILED)
-    finally:
-        orch.close()
     if not done:
         fail(f"{task_id} of {run_id} is not waiting for a decision", EXIT_FAILED)
     click.echo(f"{task_id} of {run_id} {'approved' if approve_it else 'rejected'}")
@@ -104,11 +85,8 @@ def reject(run_id: str, task_id: str, user: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def recovery_stats(as_json: bool) -> None:
     """Success rate and mean time to recover by error type x strategy."""
-    orch = open_orchestrator()
-    try:
+    with session() as orch:
         rows = orch.recovery_stats()
-    finally:
-        orch.close()
     if as_json:
         print_json([r.model_dump(mode="json") for r in rows])
         return
@@ -128,11 +106,8 @@ def recovery_stats(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def dead_letters(limit: int, as_json: bool) -> None:
     """Messages that could not be run, with their payload and reason."""
-    orch = open_orchestrator()
-    try:
+    with session() as orch:
         letters = orch.dead_letters(limit=limit)
-    finally:
-        orch.close()
     if as_json:
         print_json([d.model_dump(mode="json") for d in letters])
         return

@@ -48,6 +48,8 @@ FAULTS = "tests.support.faults:register"
 TIMEOUT_S = 90
 FAST_RETRIES = RetryPolicy(max_attempts=4, backoff_base_s=0.1, backoff_max_s=0.5)
 RECOVERY_DB = 13
+#: How often a test re-checks for a dead letter the worker records asynchronously.
+DEAD_LETTER_POLL_S = 0.05
 
 
 @pytest.fixture(scope="module")
@@ -429,7 +431,14 @@ def test_poison_messages_become_dead_letters(rorch: Orchestrator, tmp_path: Path
     assert "without finishing" in reasons
 
 
-def test_recovery_stats_summarise_outcomes(rorch: Orchestrator) -> None:
+@pytest.fixture
+def a_recovered_retry(rorch: Orchestrator, tmp_path: Path) -> None:
+    """A network error recovered on the second retry: one failed and one good outcome."""
+    chain = chain_of([fault("flaky", "fault_flaky", tmp_path / "l", succeed_on_call=3)], [])
+    assert rorch.wait(rorch.submit(chain), timeout_s=TIMEOUT_S).status is RunStatus.COMPLETED
+
+
+def test_recovery_stats_summarise_outcomes(rorch: Orchestrator, a_recovered_retry: None) -> None:
     rows = {(r.error_type, r.strategy): r for r in rorch.recovery_stats()}
     retry = rows[(ErrorType.NETWORK_ERROR, RecoveryType.RETRY_WITH_BACKOFF)]
     assert retry.attempts >= 2
@@ -466,8 +475,13 @@ def test_paused_run_survives_a_restart_of_every_worker(
 
 
 def test_recovery_stats_and_dead_letters_through_the_cli(
-    rorch: Orchestrator, recovery_env: dict[str, str]
+    rorch: Orchestrator, recovery_env: dict[str, str], a_recovered_retry: None
 ) -> None:
+    rorch.app.send_task("portfolio.no_such_type", args=("x",), queue="portfolio")
+    deadline = time.monotonic() + TIMEOUT_S
+    while not any(d.task_name == "portfolio.no_such_type" for d in rorch.dead_letters()):
+        assert time.monotonic() < deadline, "the unknown task never became a dead letter"
+        time.sleep(DEAD_LETTER_POLL_S)
     stats = _cli(recovery_env, "recovery-stats", "--json")
     assert stats.returncode == 0, stats.stderr
     assert '"strategy": "retry_with_backoff"' in stats.stdout
