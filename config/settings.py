@@ -69,6 +69,80 @@ class Settings(BaseSettings):
         "time limits: threads, solo); unset means only in the embedded mode.",
     )
 
+    # --- workspace module (projects, files, terminal, git) -------------------------------
+    workspace_root: Path | None = Field(
+        default=None,
+        description="Root of the users' workspaces, <root>/<user>/<project>/; "
+        "default data_dir/workspaces.",
+    )
+    workspace_max_file_bytes: int = Field(
+        default=10_000_000, gt=0, description="Largest file a workspace task may write or grow."
+    )
+    workspace_max_read_bytes: int = Field(
+        default=1_000_000, gt=0, description="Largest file a file_operation read returns."
+    )
+    commands_file: Path | None = Field(
+        default=None,
+        description="Terminal command allow-list per module and role; default "
+        "config/commands.yaml.",
+    )
+    terminal_max_output_bytes: int = Field(
+        default=65_536, gt=0, description="Captured stdout/stderr per command (the tail is kept)."
+    )
+    terminal_max_timeout_s: float = Field(
+        default=600.0, gt=0, description="Upper bound of a terminal command's own timeout."
+    )
+    terminal_path: list[Path] | None = Field(
+        default=None,
+        description="Directories searched for allowed executables; default the Python "
+        "environment's bin, /usr/local/bin, /usr/bin and /bin.",
+    )
+    terminal_env_passthrough: list[str] = Field(
+        default_factory=list,
+        description="Worker environment variables passed to terminal commands (never ORCH_*).",
+    )
+    git_author_name: str = Field(
+        default="AI Orchestrator", min_length=1, description="Author of commits made by tasks."
+    )
+    git_author_email: str = Field(
+        default="orchestrator@localhost", min_length=1, description="E-mail of that author."
+    )
+    git_allow_push: bool = Field(
+        default=False, description="Allow git_operation push (to allow-listed remotes only)."
+    )
+    git_remote_allowlist: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes a push may go to, besides the user's own workspace.",
+    )
+
+    # -- portfolio -----------------------------------------------------------------------
+    reports_dir: Path | None = Field(
+        default=None, description="Where generate_report writes; default data_dir/reports."
+    )
+    benchmark_symbol: str = Field(
+        default="SPY", description="Benchmark instrument of analyses and new portfolios."
+    )
+    trade_slippage_bps: float = Field(
+        default=5.0,
+        ge=0,
+        le=1000,
+        description="Paper broker: fill price moves this much against the order.",
+    )
+    trade_fee_bps: float = Field(
+        default=1.0, ge=0, le=1000, description="Paper broker: fee as basis points of the notional."
+    )
+    trade_fee_min: float = Field(
+        default=1.0, ge=0, description="Paper broker: minimum fee per fill."
+    )
+    trade_approval_notional: float = Field(
+        default=25_000.0,
+        gt=0,
+        description="Trades with a larger notional wait for a person's approval.",
+    )
+    alerts_interval_s: float = Field(
+        default=300.0, gt=0, description="How often Celery beat evaluates every portfolio's alerts."
+    )
+
     @property
     def embedded(self) -> bool:
         """True when no broker is configured: everything runs in this process."""
@@ -86,5 +160,15 @@ class Settings(BaseSettings):
         return f"sqlite:///{(self.data_dir / 'history.db').resolve()}"
 
     @property
+    def resolved_reports_dir(self) -> Path:
+        return self.reports_dir if self.reports_dir is not None else self.data_dir / "reports"
+
+    @property
     def resolved_backup_dir(self) -> Path:
         return self.backup_dir if self.backup_dir is not None else self.data_dir / "backups"
+
+    @property
+    def resolved_workspace_root(self) -> Path:
+        """Where the users' workspaces live (absolute)."""
+        root = self.workspace_root
+        return (root if root is not None else self.data_dir / "workspaces").resolve()

@@ -10,6 +10,7 @@ from orchestrator.history import HistoryStore, upgrade
 from orchestrator.permissions import Permissions
 from orchestrator.runtime import Runtime, build_context_store
 from tasks.base import bind_registry
+from tasks.periodic import beat_schedule, bind_periodic
 from tasks.poison import install_dead_letter_handlers
 from tasks.registry import TaskRegistry
 
@@ -48,5 +49,7 @@ def create_app(
     )
     app.runtime = runtime
     bind_registry(app, registry)
+    bind_periodic(app)
+    app.conf.beat_schedule = beat_schedule(settings)
     install_dead_letter_handlers(app)
     return app

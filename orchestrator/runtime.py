@@ -17,6 +17,7 @@ from tasks.registry import TaskRegistry
 if TYPE_CHECKING:
     from celery import Celery
 
+    from orchestrator.portfolio.services import PortfolioServices
     from recovery.engine import RecoveryEngine
 
 
@@ -47,6 +48,13 @@ class Runtime:
         from recovery.engine import RecoveryEngine
 
         return RecoveryEngine.for_runtime(self)
+
+    @cached_property
+    def portfolio(self) -> PortfolioServices:
+        """Portfolios, market data, paper broker and alerts (on the history engine)."""
+        from orchestrator.portfolio.services import PortfolioServices
+
+        return PortfolioServices.build(self.history.engine, self.settings)
 
     def close(self) -> None:
         """Release every connection this runtime holds (database, Redis, broker pools)."""

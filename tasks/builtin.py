@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from orchestrator.models import MODULE_OF, PARAMS_OF, TaskType
 from tasks.context import HandlerContext
 from tasks.errors import NotImplementedYetError
+from tasks.portfolio.register import register_portfolio
 from tasks.registry import Handler, Inputs, TaskRegistry
 from tasks.system.backup_state import backup_state
 from tasks.system.monitor_health import monitor_health
@@ -71,4 +72,6 @@ def default_registry() -> TaskRegistry:
             base_confidence=confidence,
             implemented=handler is not None,
         )
+    # Modules register their own handlers and recovery hooks (compensations, fallbacks).
+    register_portfolio(registry)
     return registry

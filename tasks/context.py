@@ -22,3 +22,13 @@ class HandlerContext:
     chain: TaskChain
     task: AITask
     runtime: Runtime
+    #: A person approved this execution (an approval gate, or an escalated failure).
+    approved: bool = False
+    #: Restart generation after rollback_and_restart; 0 for the original run. Handlers
+    #: with side effects key them by (run, task, restart) so a restart may act again.
+    restart: int = 0
+
+    @property
+    def effect_key(self) -> str:
+        """Idempotency key of this task's side effect: one per (run, task, restart)."""
+        return f"{self.run_id}:{self.task_id}:{self.restart}"

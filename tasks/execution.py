@@ -29,6 +29,7 @@ from orchestrator.models import (
     TaskStatus,
 )
 from recovery import Phase, to_task_error
+from tasks.approval import ApprovalRequired
 from tasks.context import HandlerContext
 from tasks.control import Decision, Invocation, ParkKind, TaskControl
 from tasks.deadline import call_with_deadline
@@ -160,6 +161,13 @@ def execute_task(
         run = _run_handler(runtime, chain, task, user_id, run_id, status, invocation, now)
         if invocation.recovery_id is not None:
             run = _close_recovery(runtime, run_id, run, current, invocation.recovery_id)
+    if isinstance(run.exception, ApprovalRequired) and control is not None:
+        # A gate, not a failure: the task waits for a person, then runs with approved=True.
+        control.park(
+            kind=ParkKind.APPROVAL,
+            reason=f"{task.id} needs approval: {run.exception.reason}",
+            invocation=invocation.model_copy(update={"decision": None}),
+        )
     recoverable = getattr(run.exception, "recoverable", True)
     if run.status.state is TaskState.SUCCEEDED or control is None or not recoverable:
         return conclude(
@@ -286,6 +294,8 @@ def _run_handler(
             chain=chain,
             task=task,
             runtime=runtime,
+            approved=invocation.decision is Decision.APPROVED,
+            restart=invocation.restart,
         )
         phase = Phase.HANDLER
         timeout_s = invocation.timeout_s or task.timeout_s

@@ -31,6 +31,25 @@ Handler = Callable[[Any, Inputs, HandlerContext], BaseModel]
 HandlerT = TypeVar("HandlerT", bound=Callable[..., BaseModel])
 
 
+def lazy(path: str) -> Any:
+    """``"package.module:attr"`` as a callable that imports its module on first call.
+
+    Handlers that need heavy libraries (pandas, matplotlib, GitPython) register through
+    this, so that building a registry -- every CLI command does -- stays fast; workers
+    import the modules once, on their first task of that type.
+    """
+    module_name, _, attr = path.partition(":")
+    if not module_name or not attr:
+        raise RegistryError(f"{path!r} must be 'module:attr'")
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module_name), attr)(*args, **kwargs)
+
+    call.__name__ = call.__qualname__ = attr
+    call.__module__ = module_name
+    return call
+
+
 class RegistryError(ValueError):
     """A registration was refused (duplicate type, bad name, wrong types)."""
 

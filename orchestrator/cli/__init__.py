@@ -314,3 +314,8 @@ def demo(as_json: bool) -> None:
 from orchestrator.cli.steering import register as _register_steering  # noqa: E402
 
 _register_steering(main)
+
+# Portfolio and market data commands.
+from orchestrator.cli.portfolio import register as _register_portfolio  # noqa: E402
+
+_register_portfolio(main)

@@ -43,5 +43,10 @@ class RunKeys:
         """Stream of run events, read by ``watch`` and ``wait``."""
         return f"{self.base}:events"
 
+    @property
+    def modules(self) -> str:
+        """Hash: module name -> that module's context JSON (the spec's WorkspaceContext...)."""
+        return f"{self.base}:modules"
+
     def all(self) -> tuple[str, ...]:
-        return (self.meta, self.chain, self.tasks, self.outputs, self.events)
+        return (self.meta, self.chain, self.tasks, self.outputs, self.events, self.modules)

@@ -11,6 +11,8 @@ import json
 from datetime import datetime
 from typing import Any, cast
 
+from pydantic import BaseModel
+
 from orchestrator.context.base import (
     EVENT_STREAM_MAXLEN,
     RedisMapping,
@@ -126,6 +128,22 @@ class ContextStore(RunSteering):
         raw = self.client.hmget(self.keys(user_id, run_id).outputs, task_ids)
         return {t: json.loads(v) for t, v in zip(task_ids, raw, strict=True) if v is not None}
 
+    def put_module_context(
+        self, user_id: str, run_id: str, module: str, context: BaseModel
+    ) -> None:
+        """Store a module's context for this run (the spec's WorkspaceContext, ...)."""
+        keys = self.keys(user_id, run_id)
+        pipe = self.client.pipeline(transaction=True)
+        pipe.hset(keys.modules, module, context.model_dump_json())
+        self._expire(pipe, keys)
+        pipe.execute()
+
+    def module_contexts(self, user_id: str, run_id: str) -> dict[str, Any]:
+        """Every module context stored for this run, by module name, as JSON data."""
+        # decode_responses=True: field names come back as str.
+        raw = cast(dict[str, str], self.client.hgetall(self.keys(user_id, run_id).modules))
+        return {k: json.loads(v) for k, v in raw.items()}
+
     def read_events(
         self,
         user_id: str,
@@ -158,4 +176,5 @@ class ContextStore(RunSteering):
             },
             "outputs": {k: json.loads(v) for k, v in self.client.hgetall(keys.outputs).items()},
             "events": [e.model_dump(mode="json") for e in self.read_events(user_id, run_id)],
+            "modules": self.module_contexts(user_id, run_id),
         }

@@ -7,6 +7,8 @@ tasks awaiting approval or resumption (``ParkingLot``) and poison messages
 (``DeadLetterBox``); all of them share one engine.
 """
 
+# Registers the portfolio tables on the shared metadata (one schema, one Alembic chain).
+from orchestrator.history import portfolio_tables as portfolio_tables
 from orchestrator.history.audit import AuditAction, AuditEntry
 from orchestrator.history.dead_letters import DeadLetterBox
 from orchestrator.history.engine import create_history_engine

@@ -25,6 +25,15 @@ class AuditAction(StrEnum):
     TASK_REJECTED = "task_rejected"
     PAUSE_REQUESTED = "pause_requested"
     RESUME_REQUESTED = "resume_requested"
+    # Effects handlers have on a user's behalf (portfolio, workspace).
+    TRADE_FILLED = "trade_filled"
+    TRADE_REVERSED = "trade_reversed"
+    TRADE_REFUSED = "trade_refused"
+    ALERT_TRIGGERED = "alert_triggered"
+    WORKSPACE_REFUSED = "workspace_refused"
+    COMMAND_RUN = "command_run"
+    FILE_CHANGED = "file_changed"
+    GIT_CHANGED = "git_changed"
 
 
 def utc_now() -> datetime:

@@ -6,6 +6,7 @@ task's output are typed :class:`OutputRef`, so validation can check them.
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Literal
 
@@ -60,6 +61,10 @@ class RunTerminalCommandParams(StrictModel):
     project_id: Identifier | None = None
     cwd: Annotated[str, StringConstraints(max_length=1024)] | None = None
     timeout_s: float = Field(default=60.0, gt=0, le=3600)
+    #: Captured bytes per stream (the tail is kept); capped by ORCH_TERMINAL_MAX_OUTPUT_BYTES.
+    max_output_bytes: int | None = Field(default=None, gt=0, le=100_000_000)
+    #: A non-zero exit status or a timeout fails the task (else it is only reported).
+    check: bool = True
 
 
 class GitOperationKind(StrEnum):
@@ -73,6 +78,7 @@ class GitOperationKind(StrEnum):
     LOG = "log"
     TAG = "tag"
     REVERT = "revert"
+    PUSH = "push"
 
 
 class GitOperationParams(StrictModel):
@@ -83,6 +89,8 @@ class GitOperationParams(StrictModel):
     paths: list[Annotated[str, StringConstraints(max_length=1024)]] = Field(
         default_factory=list, max_length=1000
     )
+    #: PUSH: a path inside the user's workspace or a URL on ORCH_GIT_REMOTE_ALLOWLIST.
+    remote: Annotated[str, StringConstraints(min_length=1, max_length=1024)] | None = None
 
 
 class FileOperationKind(StrEnum):
@@ -100,6 +108,8 @@ class FileOperationParams(StrictModel):
     project_id: Identifier | None = None
     destination: Annotated[str, StringConstraints(max_length=1024)] | None = None
     content: Annotated[str, StringConstraints(max_length=10_000_000)] | None = None
+    #: MOVE onto an existing destination replaces it (it is backed up first).
+    overwrite: bool = False
 
 
 # --- portfolio ---------------------------------------------------------------------
@@ -148,6 +158,14 @@ class AnalyzePortfolioParams(StrictModel):
     performance_metrics: list[PerformanceMetric] = Field(
         default_factory=lambda: [PerformanceMetric.TOTAL_RETURN]
     )
+    #: Annual risk-free rate (0.02 = 2 %), used by Sharpe, Sortino and alpha.
+    risk_free_rate: float = Field(default=0.0, ge=-0.05, le=0.5)
+    #: Confidence of VaR and CVaR (0.95 = the worst 5 % of days).
+    var_confidence: float = Field(default=0.95, gt=0.5, lt=1.0)
+    #: Benchmark instrument; default the market data's configured benchmark (SPY).
+    benchmark: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9.\-]{0,15}$")] | None = None
+    #: Analyse as of this date (default: the latest price in the market data).
+    as_of: date | None = None
 
 
 class TradeSide(StrEnum):
@@ -170,11 +188,28 @@ class ReportFormat(StrEnum):
     MARKDOWN = "markdown"
 
 
+class ReportSection(StrEnum):
+    SUMMARY = "summary"
+    PERFORMANCE = "performance"
+    RISK = "risk"
+    DRAWDOWN = "drawdown"
+    BENCHMARK = "benchmark"
+    ALLOCATION = "allocation"
+    POSITIONS = "positions"
+    CORRELATION = "correlation"
+    DATA_QUALITY = "data_quality"
+    CONVENTIONS = "conventions"
+
+
 class GenerateReportParams(StrictModel):
     portfolio_id: Identifier
-    formats: list[ReportFormat] = Field(default_factory=lambda: [ReportFormat.HTML])
+    formats: list[ReportFormat] = Field(
+        default_factory=lambda: [ReportFormat.HTML, ReportFormat.JSON, ReportFormat.MARKDOWN],
+        min_length=1,
+    )
     analysis: OutputRef | None = None
-    sections: list[Slug] = Field(default_factory=list, max_length=50)
+    #: Sections to include, in the report's own order; empty means all.
+    sections: list[ReportSection] = Field(default_factory=list, max_length=20)
 
 
 class AlertKind(StrEnum):

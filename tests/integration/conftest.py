@@ -6,10 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from config.settings import Settings
 from orchestrator import Orchestrator
-from orchestrator.history import upgrade
+from orchestrator.history import create_history_engine, upgrade
+from orchestrator.portfolio.demo import load_demo_prices
 from tasks.builtin import default_registry
 from tests.support.plugin import register
 from tests.support.workers import worker_processes
@@ -63,3 +65,12 @@ def orch(
     ):
         yield orchestrator
     orchestrator.close()
+
+
+@pytest.fixture(scope="session")
+def market_engine(migrated_pg_url: str) -> Iterator[Engine]:
+    """The test database with the shipped demo prices loaded (once per session)."""
+    engine = create_history_engine(migrated_pg_url)
+    load_demo_prices(engine)
+    yield engine
+    engine.dispose()

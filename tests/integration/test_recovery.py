@@ -36,6 +36,7 @@ from orchestrator.models import (
 from tasks.builtin import default_registry
 from tests.support import faults
 from tests.support.plugin import register as register_steps
+from tests.support.waiting import wait_for_state
 from tests.support.workers import (
     PLUGIN,
     REPO_ROOT,
@@ -130,19 +131,6 @@ def chain_of(tasks: list[AITask], edges: list[tuple[str, str]]) -> TaskChain:
             for a, b in edges
         ],
     )
-
-
-def wait_for_state(
-    orch: Orchestrator, run_id: str, task_id: str, state: TaskState, nth: int = 1
-) -> None:
-    """Return when ``task_id`` enters ``state`` for the ``nth`` time (events replay from 0)."""
-    seen = 0
-    for event in orch.watch(run_id, timeout_s=TIMEOUT_S):
-        if event.task_id == task_id and event.state == state.value:
-            seen += 1
-            if seen == nth:
-                return
-    pytest.fail(f"{task_id} never reached {state.value} {nth} time(s)")
 
 
 def test_flaky_task_is_retried_with_backoff_in_its_place(
