@@ -127,11 +127,15 @@ class OrchestratedTask(Task):  # type: ignore[misc]  # Celery's Task is untyped
         generation = invocation.restart
         states = runtime.context.task_states(user_id, run_id)
         # Each re-run is a new attempt of its task (Celery's `retries` numbers attempts),
-        # so history keeps the attempt it replaces.
+        # so history keeps the attempt it replaces. It carries the restart generation: its
+        # side effect was compensated, so it must act again under a new effect key.
+        rerun_kwargs = Invocation(restart=generation).as_kwargs()
         reruns = [
             task_signature(
                 self.app, runtime, run_id, t, user_id, celery_id=f"{run_id}:{t}:restart{generation}"
-            ).set(retries=states[t].attempt if t in states else 0)
+            )
+            .replace(kwargs=rerun_kwargs)
+            .set(retries=states[t].attempt if t in states else 0)
             for t in task_ids
         ]
         # replace(), not clone(): an immutable signature ignores kwargs given to clone().

@@ -16,6 +16,7 @@ from tasks.portfolio.register import register_portfolio
 from tasks.registry import Handler, Inputs, TaskRegistry
 from tasks.system.backup_state import backup_state
 from tasks.system.monitor_health import monitor_health
+from tasks.workspace.register import register_workspace
 
 #: Typical duration (ms) and first-attempt success rate per type, before history exists.
 #: Durations are what a healthy run of the real handler takes on a small portfolio/project.
@@ -74,4 +75,5 @@ def default_registry() -> TaskRegistry:
         )
     # Modules register their own handlers and recovery hooks (compensations, fallbacks).
     register_portfolio(registry)
+    register_workspace(registry)
     return registry

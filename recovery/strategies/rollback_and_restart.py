@@ -57,6 +57,7 @@ class RollbackAndRestart(Strategy):
                 chain=ctx.chain,
                 task=task,
                 runtime=ctx.runtime,
+                restart=ctx.invocation.restart,
             )
             compensation(params, outputs.get(task_id, {}), handler_ctx)
             ctx.runtime.context.note_task_state(

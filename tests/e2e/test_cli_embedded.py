@@ -273,25 +273,25 @@ def test_run_health_goal_json_completes_both_tasks(runs: dict[str, BackgroundRun
     assert set(health["workers_by_queue"]) == {"workspace", "portfolio", "assistant", "system"}
 
 
-def test_trading_bot_fails_honestly_as_not_implemented(runs: dict[str, BackgroundRun]) -> None:
+def test_trading_bot_for_a_missing_portfolio_fails_honestly(
+    runs: dict[str, BackgroundRun],
+) -> None:
     text, as_json = runs["trading"].result, runs["trading_json"].result
 
     # Never a fake success: partial/failed is exit 1
     assert text.returncode == 1, str(text)
-    assert "not implemented yet" in text.output, str(text)
+    assert "portfolio p1 does not exist" in text.output, str(text)
     assert re.search(r"run run_[0-9a-f]{16}: (failed|partial)", text.output), str(text)
 
     assert as_json.returncode == 1, str(as_json)
     body = as_json.json()
-    assert body["status"] in {"failed", "partial"}
-    assert body["completed_tasks"] == []
+    assert body["status"] == "partial"
+    # The project does not depend on the analysis: it was created
+    assert [t["task_id"] for t in body["completed_tasks"]] == ["task_002"]
     failed = {t["task_id"]: t for t in body["failed_tasks"]}
-    assert set(failed) == {"task_001", "task_002", "task_003", "task_004"}
-    for task_id, task_type in (("task_001", "analyze_portfolio"), ("task_002", "create_project")):
-        assert failed[task_id]["final_status"] == "failed"
-        assert "not implemented yet" in failed[task_id]["error"]["message"]
-        assert failed[task_id]["error"]["details"]["task_type"] == task_type
-    # What depends on them never ran
+    assert failed["task_001"]["final_status"] == "failed"
+    assert failed["task_001"]["error"]["type"] == "invalid_input"
+    # What depends on the analysis never ran
     assert failed["task_003"]["final_status"] == "skipped"
     assert failed["task_004"]["final_status"] == "skipped"
 

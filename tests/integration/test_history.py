@@ -43,7 +43,7 @@ from orchestrator.models import (
 )
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0002"
+HEAD = "0003"
 
 
 def uid(prefix: str) -> str:

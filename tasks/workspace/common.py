@@ -1,0 +1,167 @@
+"""What every workspace handler shares: the user's workspace, the project a task works on,
+audit entries, refusals, git's environment and publishing the WorkspaceContext."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from orchestrator.history.audit import AuditAction, AuditEntry
+from orchestrator.models import TaskType
+from tasks.context import HandlerContext
+from tasks.errors import InvalidInputError, ResourceConflictError
+from tasks.workspace.context import build_workspace_context
+from tasks.workspace.git_ops import git_environment
+from tasks.workspace.sandbox import (
+    SandboxEscapeError,
+    SandboxInputError,
+    Workspace,
+    check_project_id,
+)
+from tasks.workspace.state import UserState
+
+log = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
+O = TypeVar("O", bound=BaseModel)  # noqa: E741 -- the handler's output model
+
+
+class AlreadyExistsError(ResourceConflictError):
+    """The target (a project, a move's destination) exists and is never overwritten."""
+
+    #: Waiting or retrying finds the same thing there: fail at once, clearly.
+    recoverable = False
+
+
+@dataclass(frozen=True)
+class Scope:
+    """The user's workspace and state, for one handler call."""
+
+    workspace: Workspace
+    state: UserState
+
+    @classmethod
+    def of(cls, ctx: HandlerContext) -> Scope:
+        # The user directory comes from the run's user, never from a parameter.
+        workspace = Workspace(ctx.runtime.settings.resolved_workspace_root, ctx.user_id)
+        return cls(workspace, UserState(workspace))
+
+    def git_env(self, ctx: HandlerContext, project_dir: Path) -> dict[str, str]:
+        settings = ctx.runtime.settings
+        return git_environment(
+            project_dir,
+            ceiling=self.workspace.user_dir,
+            author=(settings.git_author_name, settings.git_author_email),
+        )
+
+
+def audit(ctx: HandlerContext, action: AuditAction, **detail: Any) -> None:
+    """One audit entry for this task."""
+    entry = AuditEntry(
+        user_id=ctx.user_id, action=action, run_id=ctx.run_id, task_id=ctx.task_id, detail=detail
+    )
+    ctx.runtime.history.record_audit([entry])
+
+
+def audits_refusals(
+    handler: Callable[[P, dict[str, Any], HandlerContext], O],
+) -> Callable[[P, dict[str, Any], HandlerContext], O]:
+    """Record every sandbox refusal of ``handler`` as WORKSPACE_REFUSED, then re-raise it."""
+
+    @functools.wraps(handler)
+    def wrapper(params: P, inputs: dict[str, Any], ctx: HandlerContext) -> O:
+        try:
+            return handler(params, inputs, ctx)
+        except (SandboxEscapeError, SandboxInputError) as refusal:
+            audit(
+                ctx,
+                AuditAction.WORKSPACE_REFUSED,
+                task_type=str(ctx.task.type),
+                error_type=refusal.error_type.value,
+                value=refusal.details.get("value"),
+                reason=refusal.reason,
+                message=str(refusal),
+            )
+            raise
+
+    return wrapper
+
+
+def _ancestors(ctx: HandlerContext) -> list[str]:
+    """Task ids upstream of this task, nearest first (breadth-first over every edge)."""
+    parents: dict[str, list[str]] = {}
+    for dependency in ctx.chain.dependencies:
+        parents.setdefault(dependency.to_task, []).append(dependency.from_task)
+    seen: list[str] = []
+    frontier = [ctx.task_id]
+    while frontier:
+        following: list[str] = []
+        for task_id in frontier:
+            for parent in parents.get(task_id, []):
+                if parent not in seen:
+                    seen.append(parent)
+                    following.append(parent)
+        frontier = following
+    return seen
+
+
+def _created_project(parameters: Mapping[str, Any]) -> str | None:
+    value = parameters.get("project_id") or parameters.get("name")
+    return value if isinstance(value, str) and value else None
+
+
+def project_id_for(
+    given: str | None, inputs: Mapping[str, Any], ctx: HandlerContext, state: UserState
+) -> str:
+    """The project a task works on.
+
+    In order: its ``project_id`` parameter; the one project its inputs name; the nearest
+    upstream create_project of this run (workflows omit ``project_id`` after creating it);
+    the only create_project of the run; the user's current project.
+    """
+    if given:
+        return check_project_id(given)
+    named = sorted(
+        {v["project_id"] for v in inputs.values() if isinstance(v, dict) and v.get("project_id")}
+    )
+    if len(named) == 1 and isinstance(named[0], str):
+        return check_project_id(named[0])
+    by_id = {t.id: t for t in ctx.chain.tasks}
+    creators = [t.id for t in ctx.chain.tasks if str(t.type) == TaskType.CREATE_PROJECT.value]
+    nearest = [a for a in _ancestors(ctx) if a in creators]
+    chosen = nearest[0] if nearest else (creators[0] if len(creators) == 1 else None)
+    if chosen is not None:
+        found = _created_project(by_id[chosen].parameters)
+        if found:
+            return check_project_id(found)
+    current = state.current_project()
+    if current:
+        return check_project_id(current)
+    raise InvalidInputError(
+        "no project to work on: give project_id, or create a project earlier in the run"
+    )
+
+
+def publish_context(
+    ctx: HandlerContext, scope: Scope, project_id: str | None, touched: Sequence[str] = ()
+) -> None:
+    """Build the WorkspaceContext and store it in the run's live context."""
+    if project_id is not None:
+        scope.state.set_current_project(project_id)
+    git_env = None
+    if project_id is not None:
+        git_env = scope.git_env(ctx, scope.workspace.user_dir / project_id)
+    workspace_context = build_workspace_context(
+        scope.workspace,
+        current=project_id,
+        git_env=git_env,
+        touched=touched,
+        commands=scope.state.recent_commands(),
+    )
+    ctx.runtime.context.put_module_context(ctx.user_id, ctx.run_id, "workspace", workspace_context)

@@ -1,0 +1,167 @@
+"""RUN_TERMINAL_COMMAND: one allow-listed argv in a project directory, never a shell.
+
+The allow-list (``config/commands.yaml``) is read per module and per the user's role; the
+argv passes its argument rules; the executable is found on a fixed search path; the
+command runs with a scrubbed environment, a timeout that kills its whole process group,
+and bounded output (``tasks.workspace.terminal``). Each run is audited (COMMAND_RUN) and
+each refusal too (WORKSPACE_REFUSED). A command is not an undoable effect: a retry runs
+it again, so only commands that may safely run twice belong on the allow-list.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path, PurePosixPath
+
+from config import CONFIG_DIR
+from orchestrator.history.audit import AuditAction, utc_now
+from orchestrator.models.base import StrictModel
+from orchestrator.models.params import RunTerminalCommandParams
+from tasks.context import HandlerContext
+from tasks.errors import ResourceUnavailableError, TaskTimeoutError, ValidationFailureError
+from tasks.registry import Inputs
+from tasks.workspace.commands import CommandAllowList, resolve_executable
+from tasks.workspace.common import Scope, audit, audits_refusals, project_id_for, publish_context
+from tasks.workspace.context import RecentCommand
+from tasks.workspace.sandbox import SandboxInputError, check_user_path, resolve_inside
+from tasks.workspace.terminal import command_environment, default_search_path, run_argv
+
+#: How much of each stream an error message quotes.
+_QUOTED_BYTES = 2_000
+
+
+class CommandResult(StrictModel):
+    project_id: str
+    argv: list[str]
+    cwd: str
+    exit_code: int | None
+    stdout_tail: str
+    stderr_tail: str
+    stdout_truncated: bool
+    stderr_truncated: bool
+    stdout_bytes: int
+    stderr_bytes: int
+    duration_ms: float
+    timed_out: bool
+    timeout_s: float
+
+
+@functools.lru_cache(maxsize=8)
+def _allow_list(path: Path | None, mtime_ns: int) -> CommandAllowList:
+    # Keyed by modification time: an operator's edit applies to the next command.
+    return CommandAllowList.load(path)
+
+
+def allow_list(path: Path | None) -> CommandAllowList:
+    """The command allow-list at ``path`` (default ``config/commands.yaml``)."""
+    file = path or CONFIG_DIR / "commands.yaml"
+    return _allow_list(file, os.stat(file).st_mtime_ns)
+
+
+def _working_dir(project_dir: Path, raw: str | None) -> tuple[PurePosixPath, Path]:
+    relative = check_user_path(raw) if raw else PurePosixPath(".")
+    real = resolve_inside(project_dir, relative)
+    if not real.is_dir():
+        raise SandboxInputError(
+            f"cwd {str(relative)!r} is not a directory of the project",
+            value=raw,
+            reason="cwd not a directory",
+        )
+    return relative, real
+
+
+@audits_refusals
+def run_terminal_command(
+    params: RunTerminalCommandParams, inputs: Inputs, ctx: HandlerContext
+) -> CommandResult:
+    settings = ctx.runtime.settings
+    scope = Scope.of(ctx)
+    project_id = project_id_for(params.project_id, inputs, ctx, scope.state)
+    try:
+        project_dir = scope.workspace.project_dir(project_id)
+    except FileNotFoundError as exc:
+        raise ResourceUnavailableError(f"project {project_id!r} does not exist") from exc
+    cwd_relative, cwd = _working_dir(project_dir, params.cwd)
+    role = ctx.runtime.permissions.role_of(ctx.user_id)
+    allow_list(settings.commands_file).check(
+        params.argv, module=ctx.task.module.value, role=role, project_dir=project_dir, cwd=cwd
+    )
+    search_path = settings.terminal_path or default_search_path()
+    executable = resolve_executable(params.argv[0], search_path)
+    env = command_environment(
+        search_path=search_path,
+        project_dir=project_dir,
+        ceiling=scope.workspace.user_dir,
+        passthrough=settings.terminal_env_passthrough,
+    )
+    # The command ends before the task's own deadline, so its group is always killed here.
+    timeout_s = min(params.timeout_s, settings.terminal_max_timeout_s, ctx.task.timeout_s)
+    limit = settings.terminal_max_output_bytes
+    max_output_bytes = min(params.max_output_bytes or limit, limit)
+    outcome = run_argv(
+        params.argv,
+        executable=executable,
+        cwd=cwd,
+        env=env,
+        timeout_s=timeout_s,
+        max_output_bytes=max_output_bytes,
+    )
+    result = CommandResult(
+        project_id=project_id,
+        argv=params.argv,
+        cwd=str(cwd_relative),
+        exit_code=outcome.exit_code,
+        stdout_tail=outcome.stdout.text(),
+        stderr_tail=outcome.stderr.text(),
+        stdout_truncated=outcome.stdout.truncated,
+        stderr_truncated=outcome.stderr.truncated,
+        stdout_bytes=outcome.stdout.total_bytes,
+        stderr_bytes=outcome.stderr.total_bytes,
+        duration_ms=outcome.duration_ms,
+        timed_out=outcome.timed_out,
+        timeout_s=timeout_s,
+    )
+    audit(
+        ctx,
+        AuditAction.COMMAND_RUN,
+        project_id=project_id,
+        argv=params.argv,
+        executable=executable,
+        cwd=result.cwd,
+        exit_code=result.exit_code,
+        timed_out=result.timed_out,
+        duration_ms=result.duration_ms,
+        stdout_bytes=result.stdout_bytes,
+        stderr_bytes=result.stderr_bytes,
+    )
+    scope.state.append_command(
+        RecentCommand(
+            project_id=project_id,
+            argv=params.argv,
+            cwd=result.cwd,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            duration_ms=result.duration_ms,
+            at=utc_now(),
+            run_id=ctx.run_id,
+            task_id=ctx.task_id,
+        )
+    )
+    publish_context(ctx, scope, project_id)
+    if params.check and result.timed_out:
+        raise TaskTimeoutError(
+            f"{params.argv[0]} did not finish within {timeout_s:g} s; its processes were killed",
+            timeout_s=timeout_s,
+            stdout_tail=result.stdout_tail[-_QUOTED_BYTES:],
+            stderr_tail=result.stderr_tail[-_QUOTED_BYTES:],
+        )
+    if params.check and result.exit_code != 0:
+        raise ValidationFailureError(
+            f"{params.argv[0]} exited with status {result.exit_code}: "
+            f"{(result.stderr_tail or result.stdout_tail)[-500:].strip()}",
+            exit_code=result.exit_code,
+            stdout_tail=result.stdout_tail[-_QUOTED_BYTES:],
+            stderr_tail=result.stderr_tail[-_QUOTED_BYTES:],
+        )
+    return result
