@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         default_factory=list,
         description="URL prefixes a push may go to, besides the user's own workspace.",
     )
+    workspace_max_backup_bytes: int = Field(
+        default=200 * 1024 * 1024,
+        gt=0,
+        description="Cap of one project's saved backups; a change needing more is refused.",
+    )
 
     # -- portfolio -----------------------------------------------------------------------
     reports_dir: Path | None = Field(

@@ -124,8 +124,29 @@ class Orchestrator:
         Nothing reaches the broker unless the chain is valid.
         """
         user_id = self._user(user)
-        chain = goal_or_chain if isinstance(goal_or_chain, TaskChain) else self.plan(goal_or_chain)
-        graph = self.validate(chain)
+        try:
+            chain = (
+                goal_or_chain if isinstance(goal_or_chain, TaskChain) else self.plan(goal_or_chain)
+            )
+            graph = self.validate(chain)
+        except ChainValidationError as exc:
+            # A refusal at the edge is a refusal too: the audit log keeps what was refused.
+            self.runtime.history.record_audit(
+                [
+                    AuditEntry(
+                        user_id=user_id,
+                        action=AuditAction.CHAIN_REJECTED,
+                        detail={
+                            "chain_id": exc.chain_id,
+                            "problems": [
+                                {"task_ids": list(p.task_ids), "message": p.message}
+                                for p in exc.problems
+                            ],
+                        },
+                    )
+                ]
+            )
+            raise
         run_id = new_run_id()
         compiled = compile_chain(
             self.app,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from orchestrator.models import AITask, TaskChain
+from orchestrator.models.base import JsonScalar
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
@@ -22,11 +24,17 @@ class HandlerContext:
     chain: TaskChain
     task: AITask
     runtime: Runtime
-    #: A person approved this execution (an approval gate, or an escalated failure).
-    approved: bool = False
+    #: What a person approved at this task's approval gate (None: nothing approved yet).
+    #: An approval of an escalated failure is not a gate approval.
+    approval: Mapping[str, JsonScalar] | None = None
     #: Restart generation after rollback_and_restart; 0 for the original run. Handlers
     #: with side effects key them by (run, task, restart) so a restart may act again.
     restart: int = 0
+
+    @property
+    def approved(self) -> bool:
+        """A person approved this task at its approval gate."""
+        return self.approval is not None
 
     @property
     def effect_key(self) -> str:

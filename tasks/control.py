@@ -15,7 +15,7 @@ from typing import Any, NoReturn, Protocol
 from pydantic import Field
 
 from orchestrator.models import RecoveryType, TaskError
-from orchestrator.models.base import StrictModel
+from orchestrator.models.base import JsonScalar, StrictModel
 
 
 class HandedOff(BaseException):
@@ -54,6 +54,10 @@ class Invocation(StrictModel):
     decision: Decision | None = None
     #: Restart generation after rollback_and_restart (0 = the original run).
     restart: int = Field(default=0, ge=0)
+    #: What an approval gate asked a person, while the task waits at the gate.
+    gate_request: dict[str, JsonScalar] | None = None
+    #: What a person approved at the gate; kept across retries of the same generation.
+    gate_approved: dict[str, JsonScalar] | None = None
 
     def as_kwargs(self) -> dict[str, Any]:
         return {"invocation": self.model_dump(mode="json", exclude_defaults=True)}

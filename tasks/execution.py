@@ -166,7 +166,13 @@ def execute_task(
         control.park(
             kind=ParkKind.APPROVAL,
             reason=f"{task.id} needs approval: {run.exception.reason}",
-            invocation=invocation.model_copy(update={"decision": None}),
+            invocation=invocation.model_copy(
+                update={
+                    "decision": None,
+                    "gate_request": run.exception.request,
+                    "gate_approved": None,
+                }
+            ),
         )
     recoverable = getattr(run.exception, "recoverable", True)
     if run.status.state is TaskState.SUCCEEDED or control is None or not recoverable:
@@ -294,7 +300,7 @@ def _run_handler(
             chain=chain,
             task=task,
             runtime=runtime,
-            approved=invocation.decision is Decision.APPROVED,
+            approval=invocation.gate_approved,
             restart=invocation.restart,
         )
         phase = Phase.HANDLER

@@ -118,10 +118,16 @@ def release(
     if parked is None:
         return None
     invocation = Invocation.model_validate(signature.kwargs.get("invocation") or {})
+    update: dict[str, object] = {"decision": decision}
+    if invocation.gate_request is not None:
+        # A gate's question becomes its approval only when a person approves it.
+        approved = decision is Decision.APPROVED
+        update |= {
+            "gate_request": None,
+            "gate_approved": invocation.gate_request if approved else None,
+        }
     # replace(), not clone(): an immutable signature ignores kwargs given to clone().
-    resent = signature.replace(
-        kwargs=invocation.model_copy(update={"decision": decision}).as_kwargs()
-    )
+    resent = signature.replace(kwargs=invocation.model_copy(update=update).as_kwargs())
     with denied_join_result():
         resent.apply_async()
     return parked

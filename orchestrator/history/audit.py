@@ -25,6 +25,8 @@ class AuditAction(StrEnum):
     TASK_REJECTED = "task_rejected"
     PAUSE_REQUESTED = "pause_requested"
     RESUME_REQUESTED = "resume_requested"
+    #: A submitted chain that failed validation (nothing was enqueued).
+    CHAIN_REJECTED = "chain_rejected"
     # Effects handlers have on a user's behalf (portfolio, workspace).
     TRADE_FILLED = "trade_filled"
     TRADE_REVERSED = "trade_reversed"

@@ -92,6 +92,12 @@ class TradeRow(Base):
     fee: Mapped[float] = mapped_column(Float)
     reverses_trade_id: Mapped[int | None] = mapped_column(BigIntPK, ForeignKey("trades.id"))
     filled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    #: The position before the fill, so a reversal restores it exactly (even across zero).
+    position_before: Mapped[float] = mapped_column(Float)
+    average_cost_before: Mapped[float] = mapped_column(Float)
+    #: Balances right after the fill: a replayed fill reports the same figures.
+    cash_after: Mapped[float] = mapped_column(Float)
+    position_after: Mapped[float] = mapped_column(Float)
 
 
 class TransactionRow(Base):
@@ -117,12 +123,22 @@ class TransactionRow(Base):
     note: Mapped[str] = mapped_column(Text)
 
 
+#: ``AlertRow.scope`` of a portfolio-wide rule (no symbol); not a valid symbol.
+PORTFOLIO_SCOPE = "*portfolio*"
+
+
 class AlertRow(Base):
-    """An alert rule of a portfolio, evaluated against the latest prices."""
+    """An alert rule of a portfolio, evaluated against the latest prices.
+
+    One rule per (portfolio, kind, scope, threshold): ``scope`` is the symbol, or
+    ``PORTFOLIO_SCOPE`` for a portfolio-wide rule. The constraint is on ``scope`` and not on
+    ``symbol`` because NULLs are distinct in a unique constraint (two identical portfolio-wide
+    rules would both be kept), and ``NULLS NOT DISTINCT`` is neither portable nor in SQLite.
+    """
 
     __tablename__ = "alerts"
     __table_args__ = (
-        UniqueConstraint("portfolio_id", "kind", "symbol", "threshold"),
+        UniqueConstraint("portfolio_id", "kind", "scope", "threshold"),
         CheckConstraint(
             "kind IN ('price_above', 'price_below', 'percent_move', 'drawdown')", name="kind"
         ),
@@ -135,6 +151,8 @@ class AlertRow(Base):
     kind: Mapped[str] = mapped_column(String(16))
     #: None for portfolio-wide rules (drawdown of the whole portfolio).
     symbol: Mapped[str | None] = mapped_column(String(SYMBOL_LEN))
+    #: The symbol, or PORTFOLIO_SCOPE when there is none (what uniqueness is checked on).
+    scope: Mapped[str] = mapped_column(String(SYMBOL_LEN))
     threshold: Mapped[float] = mapped_column(Float)
     active: Mapped[bool] = mapped_column(Boolean)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from orchestrator.models.base import StrictModel
 from orchestrator.models.enums import TaskType
@@ -220,9 +220,35 @@ class AlertKind(StrEnum):
 
 
 class AlertRule(StrictModel):
+    """One alert rule; what it needs depends on its kind (checked here, at the edge).
+
+    - ``price_above`` / ``price_below``: a symbol, and a price > 0 (fires at >= / <=).
+    - ``percent_move``: a fraction of the previous close, 0 < t < 10 (0.05 = a 5 % move
+      either way); of the symbol when one is named, else of any holding.
+    - ``drawdown``: a fraction below the trailing peak, 0 < t < 1 (0.10 = 10 % below); of
+      the symbol when one is named, else of the whole portfolio.
+    """
+
     kind: AlertKind
-    threshold: float
+    threshold: float = Field(allow_inf_nan=False)
     symbol: Annotated[str, StringConstraints(pattern=r"^[A-Z][A-Z0-9.\-]{0,15}$")] | None = None
+
+    @model_validator(mode="after")
+    def _fits_its_kind(self) -> Self:
+        kind, threshold = self.kind, self.threshold
+        if kind in (AlertKind.PRICE_ABOVE, AlertKind.PRICE_BELOW) and self.symbol is None:
+            raise ValueError(f"a {kind.value} rule needs a symbol")
+        if threshold <= 0:
+            raise ValueError(f"the threshold of a {kind.value} rule must be > 0, not {threshold}")
+        if kind is AlertKind.PERCENT_MOVE and threshold >= 10:
+            raise ValueError(
+                f"a percent_move threshold is a fraction (0.05 = 5 %) below 10, not {threshold}"
+            )
+        if kind is AlertKind.DRAWDOWN and threshold >= 1:
+            raise ValueError(
+                f"a drawdown threshold is a fraction (0.10 = 10 %) below 1, not {threshold}"
+            )
+        return self
 
 
 class UpdateAlertsParams(StrictModel):

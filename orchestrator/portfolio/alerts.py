@@ -2,23 +2,37 @@
 
 Rules are evaluated against the latest prices (``evaluate_rule`` is pure); a triggered
 rule is recorded once per price date with the values that triggered it, so evaluating
-every few minutes (Celery beat) on unchanged prices records nothing new.
+every few minutes (Celery beat) on unchanged prices records nothing new. Rules are
+validated when submitted (``AlertRule``); adding one already there does nothing, even when
+two requests add it at once.
 
-Thresholds: ``price_above`` / ``price_below`` in the instrument's price; ``percent_move``
-as a fraction of the last close (0.05 = a 5 % move either way, day over day);
-``drawdown`` as a fraction below the trailing one-year peak (0.10 = 10 % below), of the
-instrument when the rule names a symbol, else of the whole portfolio's value.
+Thresholds and how they compare:
+
+- ``price_above`` / ``price_below``: in the instrument's price, inclusive (fires when the
+  last close is ``>=`` / ``<=`` the threshold).
+- ``percent_move``: a fraction (0.05 = a 5 % move either way) of the previous close: the
+  last close is compared with the previous *available* close, however many days before it
+  that was (a weekend, a holiday or a gap in the data); fires when ``|move| >=`` it.
+- ``drawdown``: a fraction below the trailing one-year peak (0.10 = 10 % below), fires at
+  ``>=``; of the instrument when the rule names a symbol, else of the whole portfolio.
+
+Portfolio drawdown values each day of the window with the current holdings and cash:
+closes are carried forward over gaps, and a holding without any price yet that day (listed
+later, or no data at all) contributes nothing until it has one. The window is therefore
+never cut short by a late-listed holding; the detail names the holdings that had no price
+in the window (``unpriced``) and those priced only from a later date (``priced_from``),
+since either makes the value an understatement.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import CursorResult, select
+from sqlalchemy import select
 
-from orchestrator.history.portfolio_tables import AlertEventRow, AlertRow
+from orchestrator.history.portfolio_tables import PORTFOLIO_SCOPE, AlertEventRow, AlertRow
 from orchestrator.history.repository import Repository
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import AlertKind, AlertRule
@@ -81,44 +95,80 @@ def observe(
     rule: StoredAlert, portfolio: Portfolio, market: MarketDataProvider, as_of: date | None
 ) -> Observation | str:
     """The value ``rule`` is evaluated on, or why there is none."""
-    if rule.kind in (AlertKind.PRICE_ABOVE, AlertKind.PRICE_BELOW, AlertKind.PERCENT_MOVE):
+    if rule.kind is AlertKind.PERCENT_MOVE:
+        # Without a symbol: the largest move of any holding.
+        symbols = [rule.symbol] if rule.symbol else sorted(portfolio.quantities())
+        moves = [_move(symbol, market, as_of) for symbol in symbols]
+        found = [m for m in moves if isinstance(m, Observation)]
+        if not found:
+            return moves[0] if moves else "the portfolio holds nothing"
+        return max(found, key=lambda m: m.value)
+    if rule.kind in (AlertKind.PRICE_ABOVE, AlertKind.PRICE_BELOW):
         if rule.symbol is None:
             return f"{rule.kind.value} needs a symbol"
         latest = market.price_on(rule.symbol, as_of)
         if latest is None:
             return f"no price for {rule.symbol}"
-        if rule.kind is not AlertKind.PERCENT_MOVE:
-            return Observation(latest.close, latest.date, {"close": latest.close})
-        previous = market.price_on(rule.symbol, latest.date - timedelta(days=1))
-        if previous is None:
-            return f"no earlier price for {rule.symbol}"
-        move = latest.close / previous.close - 1.0
-        detail = {"close": latest.close, "previous_close": previous.close, "move": move}
-        return Observation(abs(move), latest.date, detail | {"previous_date": str(previous.date)})
-    # Drawdown, of one instrument or of the portfolio's current holdings plus cash.
+        return Observation(latest.close, latest.date, {"close": latest.close})
+    return _drawdown(rule, portfolio, market, as_of)
+
+
+def _move(symbol: str, market: MarketDataProvider, as_of: date | None) -> Observation | str:
+    """Size of the last close's move from the previous available close."""
+    latest = market.price_on(symbol, as_of)
+    if latest is None:
+        return f"no price for {symbol}"
+    previous = market.price_on(symbol, latest.date - timedelta(days=1))
+    if previous is None:
+        return f"no earlier price for {symbol}"
+    move = latest.close / previous.close - 1.0
+    detail = {
+        "symbol": symbol,
+        "close": latest.close,
+        "previous_close": previous.close,
+        "previous_date": str(previous.date),
+        "move": move,
+    }
+    return Observation(abs(move), latest.date, detail)
+
+
+def _drawdown(
+    rule: StoredAlert, portfolio: Portfolio, market: MarketDataProvider, as_of: date | None
+) -> Observation | str:
+    """Drawdown of one instrument or of the portfolio's current holdings plus cash."""
+    import pandas as pd  # only drawdown rules need it; see market_data
+
     symbols = [rule.symbol] if rule.symbol else sorted(portfolio.quantities())
     end = market.latest_date(symbols) if as_of is None else as_of
     if end is None or not symbols:
         return "no prices for the drawdown window"
-    closes = market.closes(symbols, start=end - DRAWDOWN_LOOKBACK, end=end).ffill().dropna()
+    start = end - DRAWDOWN_LOOKBACK
+    closes = market.closes(symbols, start=start, end=end).ffill().dropna(axis=1, how="all")
     if closes.empty:
         return "no prices for the drawdown window"
+    detail: dict[str, Any] = {}
     if rule.symbol:
-        values = closes[rule.symbol]
+        values = closes[rule.symbol].dropna()
     else:
         quantities = portfolio.quantities()
-        weights = [quantities[s] for s in closes.columns]
+        weights = pd.Series({s: quantities[s] for s in closes.columns}, dtype=float)
+        # A holding with no price (yet) that day is NaN here and adds nothing to the sum.
         values = closes.mul(weights, axis=1).sum(axis=1) + portfolio.cash
+        first_priced = closes.notna().idxmax()  # each holding's first day with a price
+        detail["unpriced"] = [s for s in symbols if s not in closes.columns]
+        detail["priced_from"] = {
+            str(s): str(pd.Timestamp(day).date())
+            for s, day in first_priced.items()
+            if pd.Timestamp(day) > pd.Timestamp(closes.index[0])
+        }
     peak = float(values.max())
     last = float(values.iloc[-1])
     drawdown = 1.0 - last / peak if peak > 0 else 0.0
-    import pandas as pd  # only drawdown rules need it; see market_data
-
     peak_date = pd.Timestamp(values.index[int(values.to_numpy().argmax())]).date()
     return Observation(
         drawdown,
-        values.index[-1].date(),
-        {"value": last, "peak": peak, "peak_date": str(peak_date), "drawdown": drawdown},
+        pd.Timestamp(values.index[-1]).date(),
+        {"value": last, "peak": peak, "peak_date": str(peak_date), "drawdown": drawdown} | detail,
     )
 
 
@@ -126,31 +176,36 @@ class AlertBook(Repository):
     """Alert rules and the alerts they triggered."""
 
     def upsert_rules(self, portfolio_id: str, rules: list[AlertRule], *, now: datetime) -> int:
-        """Add rules not yet there (same kind, symbol and threshold); returns how many."""
+        """Add rules not yet there (same kind, symbol and threshold); returns how many.
+
+        ``INSERT ... ON CONFLICT DO NOTHING`` on (portfolio, kind, scope, threshold): safe
+        when requests add the same rules at once, and portfolio-wide rules (no symbol)
+        are unique too, through their scope.
+        """
+        insert = self._upsert()
         added = 0
         with self._tx() as session:
-            existing = {
-                (r.kind, r.symbol, r.threshold)
-                for r in session.scalars(
-                    select(AlertRow).where(AlertRow.portfolio_id == portfolio_id)
-                )
-            }
             for rule in rules:
-                key = (rule.kind.value, rule.symbol, rule.threshold)
-                if key in existing:
-                    continue
-                existing.add(key)
-                session.add(
-                    AlertRow(
+                statement = (
+                    insert(AlertRow)
+                    .values(
                         portfolio_id=portfolio_id,
                         kind=rule.kind.value,
                         symbol=rule.symbol,
+                        scope=rule.symbol or PORTFOLIO_SCOPE,
                         threshold=rule.threshold,
                         active=True,
                         created_at=now,
                     )
+                    .on_conflict_do_nothing(
+                        index_elements=["portfolio_id", "kind", "scope", "threshold"]
+                    )
+                    .returning(AlertRow.id)
                 )
-                added += 1
+                # RETURNING, not rowcount: with the implicit RETURNING of the new id,
+                # psycopg reports a rowcount of -1 whether or not a row was inserted.
+                if session.execute(statement).first() is not None:
+                    added += 1
         return added
 
     def rules(self, portfolio_id: str) -> list[StoredAlert]:
@@ -188,10 +243,10 @@ class AlertBook(Repository):
                 triggered_at=now,
             )
             .on_conflict_do_nothing(index_elements=["alert_id", "price_date"])
+            .returning(AlertEventRow.id)  # a row only when inserted (see upsert_rules)
         )
         with self._tx() as session:
-            result = cast(CursorResult[Any], session.execute(statement))
-            return bool(result.rowcount)
+            return session.execute(statement).first() is not None
 
     def events(self, portfolio_id: str) -> list[dict[str, Any]]:
         with self._tx() as session:

@@ -1,14 +1,23 @@
 """Import daily prices from CSV or Parquet: every bad row reported, nothing half-imported.
 
 The file has one row per (date, symbol): ``date, symbol, close`` and optionally ``open,
-high, low, volume`` (headers case-insensitive). The whole file is validated first; any
-problem rejects the whole file with each bad row's line number (CSV: the line in the file,
-the header being line 1; Parquet: the row number from 1). A valid file is written in one
-transaction, as an upsert, so importing the same file twice changes nothing.
+high, low, volume`` (headers case-insensitive; what each must hold: ``price_rows``). The
+whole file is validated first; any problem rejects the whole file with each bad row's line
+number (CSV: the physical line the record starts on, the header being line 1, so a quoted
+cell spanning lines does not shift the numbers; Parquet: the row number from 1). Every
+problem is counted, the first ``MAX_KEPT_PROBLEMS`` are kept. A valid file is written in
+one transaction, as an upsert, so importing the same file twice changes nothing.
+
+CSV blank lines: those at the end of the file are ignored; any other blank line (a line
+with no cell, or only empty cells) is a problem, as is a record with more or fewer cells
+than the header.
 """
 
 from __future__ import annotations
 
+import csv
+from array import array
+from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, cast
@@ -19,33 +28,67 @@ from sqlalchemy import Engine
 
 from orchestrator.history.portfolio_tables import MarketPriceRow
 from orchestrator.models.base import StrictModel
-from orchestrator.portfolio.records import SYMBOL_PATTERN
+from orchestrator.portfolio.price_rows import (
+    MAX_KEPT_PROBLEMS,
+    OPTIONAL_COLUMNS,
+    REQUIRED_COLUMNS,
+    ProblemLog,
+    RowProblem,
+    RowProblems,
+    validate_prices,
+)
 
-REQUIRED_COLUMNS = ("date", "symbol", "close")
-OPTIONAL_COLUMNS = ("open", "high", "low", "volume")
-#: Problems listed in the error message; the exception holds all of them.
+__all__ = [
+    "MAX_KEPT_PROBLEMS",
+    "OPTIONAL_COLUMNS",
+    "REQUIRED_COLUMNS",
+    "ImportReport",
+    "PriceImportError",
+    "RowProblem",
+    "RowProblems",
+    "import_prices",
+    "validate_prices",
+    "wide_to_long",
+    "write_prices",
+]
+
+#: Problems listed in the error message; the exception holds the first MAX_KEPT_PROBLEMS.
 SHOWN_PROBLEMS = 20
 _CHUNK_ROWS = 10_000
-
-
-class RowProblem(StrictModel):
-    line: int
-    message: str
+#: CSV records kept as Python lists before they become a (compact) text frame.
+_CSV_CHUNK = 100_000
 
 
 class PriceImportError(ValueError):
-    """The file was rejected; ``problems`` says where and why. Nothing was written."""
+    """The file was rejected; ``problems`` says where and why. Nothing was written.
 
-    def __init__(self, path: Path, problems: list[RowProblem], *, unit: str = "line") -> None:
-        self.problems = problems
-        shown = "\n".join(f"  {unit} {p.line}: {p.message}" for p in problems[:SHOWN_PROBLEMS])
-        more = len(problems) - SHOWN_PROBLEMS
-        tail = f"\n  ... and {more} more" if more > 0 else ""
-        super().__init__(
-            f"{path}: {len(problems)} bad row(s), nothing imported:\n{shown}{tail}"
-            if problems and problems[0].line > 0
-            else f"{path}: {problems[0].message if problems else 'rejected'}; nothing imported"
-        )
+    ``problems`` holds the first problems (at most ``MAX_KEPT_PROBLEMS``), ``total`` counts
+    all of them.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        problems: Sequence[RowProblem],
+        *,
+        unit: str = "line",
+        total: int | None = None,
+    ) -> None:
+        self.problems = list(problems)
+        self.total = total if total is not None else getattr(problems, "total", len(problems))
+        if self.total == 1 and self.problems and self.problems[0].line <= 0:
+            message = f"{path}: {self.problems[0].message}; nothing imported"
+        elif not self.problems:
+            message = f"{path}: rejected; nothing imported"
+        else:
+            shown = "\n".join(
+                f"  {p.message}" if p.line <= 0 else f"  {unit} {p.line}: {p.message}"
+                for p in self.problems[:SHOWN_PROBLEMS]
+            )
+            more = self.total - min(len(self.problems), SHOWN_PROBLEMS)
+            tail = f"\n  ... and {more} more" if more > 0 else ""
+            message = f"{path}: {self.total} problem(s), nothing imported:\n{shown}{tail}"
+        super().__init__(message)
 
 
 class ImportReport(StrictModel):
@@ -58,8 +101,7 @@ class ImportReport(StrictModel):
 
 def import_prices(engine: Engine, path: Path) -> ImportReport:
     """Validate ``path`` as a whole, then upsert its prices in one transaction."""
-    frame, unit, first_line = _read(path)
-    clean, problems = validate_prices(frame, first_line=first_line)
+    clean, problems, unit = _validated(path)
     if problems:
         raise PriceImportError(path, problems, unit=unit)
     write_prices(engine, clean)
@@ -72,87 +114,94 @@ def import_prices(engine: Engine, path: Path) -> ImportReport:
     )
 
 
-def _read(path: Path) -> tuple[pd.DataFrame, str, int]:
+def _validated(path: Path) -> tuple[pd.DataFrame, RowProblems, str]:
     suffix = path.suffix.lower()
+    log = ProblemLog()
+    lines: array[int] | None = None
+    if suffix == ".csv":
+        unit = "line"
+        frame, lines = _read_csv(path, log)
+    elif suffix in (".parquet", ".pq"):
+        unit = "row"
+        frame = _read_parquet(path)
+    else:
+        raise PriceImportError(
+            path, [RowProblem(line=0, message="unsupported file type (use .csv or .parquet)")]
+        )
     try:
-        if suffix == ".csv":
-            # Everything as text: validation, not the parser, decides what a bad value is.
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=False)
-            return frame, "line", 2
-        if suffix in (".parquet", ".pq"):
-            return pd.read_parquet(path), "row", 1
-    except (OSError, ValueError) as exc:
-        raise PriceImportError(path, [RowProblem(line=0, message=f"cannot read: {exc}")]) from exc
-    raise PriceImportError(
-        path, [RowProblem(line=0, message="unsupported file type (use .csv or .parquet)")]
+        clean, problems = validate_prices(frame, first_line=1, lines=lines, log=log)
+    except (ValueError, TypeError, OverflowError) as exc:
+        # A value no check foresaw (an exotic Parquet type, say): still a rejected file.
+        problem = RowProblem(line=0, message=f"cannot validate: {exc}")
+        raise PriceImportError(path, [problem], unit=unit) from exc
+    return clean, problems, unit
+
+
+def _read_csv(path: Path, log: ProblemLog) -> tuple[pd.DataFrame, array[int]]:
+    """The records as text columns, and the line each starts on; reading problems go to ``log``.
+
+    Read with the stdlib ``csv`` module: ``line_num`` counts physical lines, so a quoted
+    cell holding a line break does not shift the line numbers of the records after it.
+    """
+    header: list[str] | None = None
+    records: list[list[str]] = []
+    chunks: list[pd.DataFrame] = []
+    width = 0
+    starts = array("q")  # the line each record starts on
+    pending_blank: list[int] = []  # blank until a record follows them (trailing: ignored)
+    blank: list[int] = []
+    ragged: list[tuple[int, int]] = []
+    end = 0
+    reader = None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            for record in reader:
+                start, end = end + 1, reader.line_num
+                if not (record and record[0].strip()) and not any(c.strip() for c in record):
+                    pending_blank.append(start)
+                    continue
+                blank += pending_blank
+                pending_blank.clear()
+                if header is None:
+                    header, width = record, len(record)
+                elif len(record) != width:
+                    ragged.append((start, len(record)))
+                else:
+                    records.append(record)
+                    starts.append(start)
+                    if len(records) == _CSV_CHUNK:  # text columns hold cells far smaller
+                        chunks.append(pd.DataFrame.from_records(records, columns=range(width)))
+                        records.clear()
+    except csv.Error as exc:
+        line = reader.line_num if reader is not None else 0
+        problem = RowProblem(line=line, message=f"cannot parse: {exc}")
+        raise PriceImportError(path, [problem]) from exc
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        problem = RowProblem(line=0, message=f"cannot read: {exc}")
+        raise PriceImportError(path, [problem]) from exc
+    if header is None:
+        raise PriceImportError(path, [RowProblem(line=0, message="the file is empty")])
+    log.add(blank, "blank line")
+    cells = np.array([n for _, n in ragged], dtype=np.int64)
+    log.add(
+        [line for line, _ in ragged],
+        lambda positions: [f"has {cells[p]} cell(s), the header has {width}" for p in positions],
     )
+    chunks.append(pd.DataFrame.from_records(records, columns=range(width)))
+    frame = pd.concat(chunks, ignore_index=True) if len(chunks) > 1 else chunks[0]
+    frame.columns = pd.Index(header)
+    return frame, starts
 
 
-def validate_prices(
-    frame: pd.DataFrame, *, first_line: int = 2
-) -> tuple[pd.DataFrame, list[RowProblem]]:
-    """Check every row; returns the typed rows and the problems (with line numbers)."""
-    columns = {str(c).strip().lower(): c for c in frame.columns}
-    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
-    unknown = sorted(set(columns) - set(REQUIRED_COLUMNS) - set(OPTIONAL_COLUMNS))
-    if missing or unknown:
-        parts = []
-        if missing:
-            parts.append(f"missing column(s): {', '.join(missing)}")
-        if unknown:
-            parts.append(f"unknown column(s): {', '.join(unknown)}")
-        allowed = ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)
-        return frame, [RowProblem(line=0, message=f"{'; '.join(parts)} (allowed: {allowed})")]
-    if frame.empty:
-        return frame, [RowProblem(line=0, message="the file has no rows")]
+def _read_parquet(path: Path) -> pd.DataFrame:
+    from pyarrow import ArrowException  # type: ignore[import-untyped]
 
-    lines = np.arange(first_line, first_line + len(frame))
-    text = {
-        name: frame[columns[name]].astype(str).str.strip().reset_index(drop=True)
-        for name in columns
-    }
-    out = pd.DataFrame({"line": lines})
-    out["date"] = pd.to_datetime(text["date"], format="ISO8601", errors="coerce")
-    out["symbol"] = text["symbol"].str.upper()
-    for name in ("close", *OPTIONAL_COLUMNS):
-        # Empty cells of optional columns are "not given"; anything else must be a number.
-        out[name] = pd.to_numeric(text[name], errors="coerce") if name in text else np.nan
-
-    problems: list[RowProblem] = []
-
-    def flag(mask: np.ndarray[Any, Any], message: str | pd.Series[str]) -> None:
-        messages = message[mask] if isinstance(message, pd.Series) else [message] * mask.sum()
-        for line, text_ in zip(lines[mask], messages, strict=True):
-            problems.append(RowProblem(line=int(line), message=str(text_)))
-
-    def given(name: str) -> np.ndarray[Any, Any]:
-        return text[name].ne("").to_numpy() if name in text else np.zeros(len(out), bool)
-
-    def quoted(name: str) -> pd.Series[str]:
-        return text[name].map(repr).reset_index(drop=True)
-
-    flag(out["date"].isna().to_numpy(), "date " + quoted("date") + " is not an ISO date")
-    symbol_ok = out["symbol"].str.fullmatch(SYMBOL_PATTERN.pattern).fillna(False)
-    flag(~symbol_ok.to_numpy(dtype=bool), "symbol " + quoted("symbol") + " is not a valid symbol")
-    close = out["close"].to_numpy(dtype=float)
-    flag(~(np.isfinite(close) & (close > 0)), "close " + quoted("close") + " must be a number > 0")
-    for name in ("open", "high", "low"):
-        prices = out[name].to_numpy(dtype=float)
-        flag(given(name) & ~(np.isfinite(prices) & (prices > 0)), f"{name} must be a number > 0")
-    volume = out["volume"].to_numpy(dtype=float)
-    flag(given("volume") & ~(np.isfinite(volume) & (volume >= 0)), "volume must be >= 0")
-    high, low = out["high"].to_numpy(dtype=float), out["low"].to_numpy(dtype=float)
-    flag(high < low, "high is below low")
-    duplicated = (
-        out.duplicated(["symbol", "date"], keep="first").to_numpy() & out["date"].notna().to_numpy()
-    )
-    if duplicated.any():
-        first_line_of = out.groupby(["symbol", "date"], dropna=False)["line"].transform("min")
-        flag(duplicated, "duplicate of line " + first_line_of.astype(str))
-    problems.sort(key=lambda p: p.line)
-    clean = out.drop(columns="line")
-    clean["date"] = clean["date"].dt.date
-    return clean, problems
+    try:
+        return pd.read_parquet(path)
+    except (OSError, ValueError, TypeError, NotImplementedError, ArrowException) as exc:
+        problem = RowProblem(line=0, message=f"cannot read: {exc}")
+        raise PriceImportError(path, [problem], unit="row") from exc
 
 
 def write_prices(engine: Engine, prices: pd.DataFrame) -> int:

@@ -88,3 +88,6 @@ class Trade(StrictModel):
     fee: float
     reverses_trade_id: int | None
     filled_at: datetime
+    #: Balances right after the fill (a replay reports these same figures).
+    cash_after: float
+    position_after: float

@@ -91,6 +91,13 @@ def check_order(
             f"buying {quantity:g} {symbol} needs {-quote.cash_delta:,.2f} (notional "
             f"{quote.notional:,.2f} + fee {quote.fee:,.2f}); cash is {cash:,.2f}",
         )
+    if cash + quote.cash_delta < 0:
+        # A sale whose proceeds do not cover its fee must not overdraw the cash either.
+        raise TradeRejected(
+            "insufficient_cash",
+            f"selling {quantity:g} {symbol} brings {quote.notional:,.2f} but the fee is "
+            f"{quote.fee:,.2f}; cash is {cash:,.2f}",
+        )
     if side is TradeSide.SELL and quantity > held and not allow_short:
         raise TradeRejected(
             "short_not_allowed",

@@ -5,6 +5,7 @@ Celery beat runs the same evaluation for every portfolio (``evaluate_all_alerts`
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from orchestrator.context import utcnow
@@ -19,6 +20,8 @@ from tasks.registry import Inputs
 
 if TYPE_CHECKING:
     from orchestrator.runtime import Runtime
+
+log = logging.getLogger(__name__)
 
 
 class AlertsOutput(StrictModel):
@@ -48,13 +51,22 @@ def update_alerts(params: UpdateAlertsParams, inputs: Inputs, ctx: HandlerContex
 
 
 def evaluate_all_alerts(runtime: Runtime) -> list[AlertsReport]:
-    """Evaluate every portfolio's alerts (Celery beat's periodic job)."""
+    """Evaluate every portfolio's alerts (Celery beat's periodic job).
+
+    One portfolio that fails (deleted since it was listed, bad data, a database hiccup)
+    is logged and skipped: the others are still evaluated. Returns the reports of those
+    that were.
+    """
     services = runtime.portfolio
     reports = []
     for portfolio_id, user_id in services.store.all_ids():
-        portfolio = services.store.get(portfolio_id, user_id)
-        report = evaluate_portfolio(services.alerts, services.market, portfolio, now=utcnow())
-        _audit_new(runtime, user_id, report, run_id=None)
+        try:
+            portfolio = services.store.get(portfolio_id, user_id)
+            report = evaluate_portfolio(services.alerts, services.market, portfolio, now=utcnow())
+            _audit_new(runtime, user_id, report, run_id=None)
+        except Exception:  # one portfolio must not stop the others (logged)
+            log.exception("alerts of portfolio %s could not be evaluated", portfolio_id)
+            continue
         reports.append(report)
     return reports
 

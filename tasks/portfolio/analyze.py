@@ -77,4 +77,4 @@ def analyze_portfolio(
         timeframe=params.timeframe,
     )
     publish_portfolio_context(ctx, portfolio.id)
-    return analysis
+    return analysis.model_copy(update={"currency": portfolio.currency})

@@ -24,6 +24,9 @@ from tasks.portfolio.common import audit, load_portfolio
 from tasks.portfolio.context import publish_portfolio_context
 from tasks.registry import Handler, Inputs
 
+#: An approved notional still covers the order if the price moved by up to this much.
+APPROVAL_TOLERANCE = 0.02
+
 
 class TradeResult(StrictModel):
     trade: Trade
@@ -32,6 +35,22 @@ class TradeResult(StrictModel):
     cash_after: float
     position_after: float
     approved_by_person: bool
+
+
+def _gate(ctx: HandlerContext, order: Order, notional: float, limit: float) -> None:
+    """Ask a person unless they approved at least this notional (within the tolerance)."""
+    approved = ctx.approval.get("notional") if ctx.approval else None
+    if isinstance(approved, int | float) and notional <= approved * (1 + APPROVAL_TOLERANCE):
+        return
+    raise ApprovalRequired(
+        f"{order.side.value} {order.quantity:g} {order.symbol} for about {notional:,.2f} is "
+        f"above the approval limit of {limit:,.2f}",
+        notional=notional,
+        limit=limit,
+        symbol=order.symbol,
+        side=order.side.value,
+        quantity=order.quantity,
+    )
 
 
 def trade_handler(listener: FillListener | None = None) -> Handler:
@@ -54,44 +73,25 @@ def trade_handler(listener: FillListener | None = None) -> Handler:
             idempotency_key=ctx.effect_key,
             run_id=ctx.run_id,
             task_id=ctx.task_id,
+            approved_by_person=ctx.approved,
         )
         try:
-            if broker.find(order.idempotency_key) is None:
-                quote = broker.quote(order)
-                if needs_approval(quote, broker.config) and not ctx.approved:
-                    raise ApprovalRequired(
-                        f"{order.side.value} {order.quantity:g} {order.symbol} for about "
-                        f"{quote.notional:,.2f} is above the approval limit of "
-                        f"{broker.config.approval_notional:,.2f}",
-                        notional=quote.notional,
-                        limit=broker.config.approval_notional,
-                    )
+            if broker.replay(order) is None:
+                # Validate first: a person is never asked to approve an order that the
+                # portfolio's rules would refuse anyway.
+                quote = broker.validate(order)
+                if needs_approval(quote, broker.config):
+                    _gate(ctx, order, quote.notional, broker.config.approval_notional)
             fill = broker.execute(order, now=utcnow())
         except TradeRejected as exc:
             audit(ctx, AuditAction.TRADE_REFUSED, {"code": exc.code, "reason": str(exc)})
             raise InvalidInputError(str(exc), code=exc.code) from exc
-        if not fill.replayed:
-            audit(
-                ctx,
-                AuditAction.TRADE_FILLED,
-                {
-                    "trade_id": fill.trade.id,
-                    "portfolio_id": fill.trade.portfolio_id,
-                    "symbol": fill.trade.symbol,
-                    "side": fill.trade.side.value,
-                    "quantity": fill.trade.quantity,
-                    "fill_price": fill.trade.fill_price,
-                    "notional": fill.trade.notional,
-                    "fee": fill.trade.fee,
-                    "approved_by_person": ctx.approved,
-                },
-            )
         publish_portfolio_context(ctx, params.portfolio_id)
         return TradeResult(
             trade=fill.trade,
             replayed=fill.replayed,
-            cash_after=fill.cash_after,
-            position_after=fill.position_after,
+            cash_after=fill.trade.cash_after,
+            position_after=fill.trade.position_after,
             approved_by_person=ctx.approved,
         )
 
@@ -103,16 +103,16 @@ execute_trade = trade_handler()
 
 
 def reverse_trade(params: ExecuteTradeParams, output: dict[str, Any], ctx: HandlerContext) -> None:
-    """Compensation for rollback: a reversing trade that undoes the fill exactly."""
-    if not output:
-        return  # the trade never filled: nothing to undo
-    result = TradeResult.model_validate(output)
-    reversal = ctx.runtime.portfolio.broker().reverse(
-        result.trade.id, user_id=ctx.user_id, now=utcnow(), note=f"rollback of run {ctx.run_id}"
-    )
-    if not reversal.replayed:
-        audit(
-            ctx,
-            AuditAction.TRADE_REVERSED,
-            {"trade_id": result.trade.id, "reversal_trade_id": reversal.trade.id},
+    """Compensation for rollback: reversing trades that undo this task's live fills exactly.
+
+    The fills are found in the database by (run, task), not only in the output: an output
+    that expired from the live context must not leave a fill unreversed.
+    """
+    broker = ctx.runtime.portfolio.broker()
+    trade_ids = {t.id for t in broker.live_fills(ctx.run_id, ctx.task_id)}
+    if output:
+        trade_ids.add(TradeResult.model_validate(output).trade.id)
+    for trade_id in sorted(trade_ids):
+        broker.reverse(
+            trade_id, user_id=ctx.user_id, now=utcnow(), note=f"rollback of run {ctx.run_id}"
         )

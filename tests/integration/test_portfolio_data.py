@@ -85,6 +85,55 @@ def test_parquet_import_is_an_idempotent_upsert(market_engine: Engine, tmp_path:
     assert point is not None and point.close == 5.5
 
 
+def test_parquet_with_nulls_and_timestamps_imports_nulls_into_postgres(
+    market_engine: Engine, tmp_path: Path
+) -> None:
+    # Given a Parquet file typed as pandas writes it: timestamps, and null open/volume cells
+    frame = pd.DataFrame(
+        {
+            "date": pd.to_datetime(["2021-04-01", "2021-04-02"]),
+            "symbol": ["ZZNUL", "ZZNUL"],
+            "close": [7.0, 7.5],
+            "open": [None, 7.2],
+            "volume": [float("nan"), 500.0],
+        }
+    )
+    path = tmp_path / "prices.parquet"
+    frame.to_parquet(path)
+    # When it is imported, then the missing cells are NULLs, not a rejected file
+    assert import_prices(market_engine, path).rows == 2
+    with market_engine.connect() as conn:
+        rows = conn.execute(
+            select(MarketPriceRow.date, MarketPriceRow.open, MarketPriceRow.volume)
+            .where(MarketPriceRow.symbol == "ZZNUL")
+            .order_by(MarketPriceRow.date)
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        (date(2021, 4, 1), None, None),
+        (date(2021, 4, 2), 7.2, 500.0),
+    ]
+
+
+def test_a_spreadsheet_export_with_trailing_blank_lines_imports(
+    market_engine: Engine, tmp_path: Path
+) -> None:
+    # A BOM, CRLF line ends, a quoted cell and the empty rows spreadsheets leave at the end
+    path = tmp_path / "export.csv"
+    path.write_bytes(
+        b"\xef\xbb\xbfDate,Symbol,Close\r\n"
+        b'2022-05-02,ZZXLS,"12.5"\r\n'
+        b"2022-05-03,ZZXLS,12.75\r\n"
+        b",,\r\n,,\r\n\r\n"
+    )
+    report = import_prices(market_engine, path)
+    assert (report.rows, report.first_date, report.last_date) == (
+        2,
+        date(2022, 5, 2),
+        date(2022, 5, 3),
+    )
+    assert price_rows(market_engine, "ZZXLS") == 2
+
+
 def test_an_unknown_column_rejects_the_file(market_engine: Engine, tmp_path: Path) -> None:
     path = tmp_path / "prices.csv"
     path.write_text("date,symbol,close,adj\n2020-01-02,ZZCOL,1,1\n")
@@ -142,8 +191,8 @@ def test_fill_price_has_slippage_and_fee_and_moves_cash(market_engine: Engine) -
     assert fill.trade.fill_price == pytest.approx(close * 1.0005, abs=1e-6)
     assert fill.trade.notional == round(10 * fill.trade.fill_price, 2)
     assert fill.trade.fee == max(1.0, round(fill.trade.notional * 0.0001, 2))
-    assert fill.cash_after == round(10_000 - fill.trade.notional - fill.trade.fee, 2)
-    assert fill.position_after == 10
+    assert fill.trade.cash_after == round(10_000 - fill.trade.notional - fill.trade.fee, 2)
+    assert fill.trade.position_after == 10
 
 
 @pytest.mark.parametrize(
@@ -235,3 +284,104 @@ def test_reversal_restores_cash_position_and_average_cost_exactly(market_engine:
         ).scalar_one()
     # The ledger adds up: the opening deposit and nothing else remains.
     assert cash_moves == pytest.approx(portfolio.cash)
+
+
+def test_different_orders_cannot_both_spend_the_same_cash(market_engine: Engine) -> None:
+    # Given cash for one 10-share AAPL buy (about 1,726) but not two
+    portfolio = new_portfolio(market_engine, cash=2_500)
+    outcomes: list[str] = []
+
+    def buy(key: str) -> None:
+        try:
+            broker(market_engine).execute(order(portfolio.id, key), now=utcnow())
+            outcomes.append("filled")
+        except TradeRejected as exc:
+            outcomes.append(exc.code)
+
+    threads = [threading.Thread(target=buy, args=(f"{portfolio.id}:{n}",)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    # Then exactly one filled and the portfolio never went below zero
+    assert sorted(outcomes) == ["filled"] + ["insufficient_cash"] * 3
+    assert PortfolioStore(market_engine).get(portfolio.id, "demo").cash >= 0
+
+
+def test_a_sale_whose_fee_exceeds_its_proceeds_is_refused(market_engine: Engine) -> None:
+    portfolio = new_portfolio(market_engine, cash=0, positions={"AAPL": (1, 100.0)})
+    with pytest.raises(TradeRejected) as caught:
+        broker(market_engine).execute(
+            order(portfolio.id, f"{portfolio.id}:k", side=TradeSide.SELL, quantity=0.001),
+            now=utcnow(),
+        )
+    assert caught.value.code == "insufficient_cash"
+    assert PortfolioStore(market_engine).get(portfolio.id, "demo").cash == 0
+
+
+def test_reversal_across_zero_restores_the_long_position_exactly(market_engine: Engine) -> None:
+    # Given 10 AAPL at 50 in a portfolio that may short, sold 15 (now short 5)
+    portfolio = new_portfolio(
+        market_engine, cash=1_000, positions={"AAPL": (10, 50.0)}, allow_short=True
+    )
+    paper = broker(market_engine)
+    fill = paper.execute(
+        order(portfolio.id, f"{portfolio.id}:s", side=TradeSide.SELL, quantity=15), now=utcnow()
+    )
+    assert PortfolioStore(market_engine).get(portfolio.id, "demo").quantities() == {"AAPL": -5}
+    # When it is reversed
+    paper.reverse(fill.trade.id, user_id="demo", now=utcnow(), note="test")
+    # Then it is 10 at 50 again, and the cash is what it was
+    (position,) = PortfolioStore(market_engine).get(portfolio.id, "demo").positions
+    assert (position.quantity, position.average_cost) == (10, 50.0)
+    assert PortfolioStore(market_engine).get(portfolio.id, "demo").cash == 1_000
+
+
+def test_concurrent_reversals_reverse_once_and_all_report_that_reversal(
+    market_engine: Engine,
+) -> None:
+    portfolio = new_portfolio(market_engine, cash=5_000)
+    fill = broker(market_engine).execute(order(portfolio.id, f"{portfolio.id}:b"), now=utcnow())
+    results = []
+    errors: list[BaseException] = []
+
+    def reverse() -> None:
+        try:
+            results.append(
+                broker(market_engine).reverse(fill.trade.id, user_id="demo", now=utcnow(), note="t")
+            )
+        except BaseException as exc:  # noqa: BLE001 -- the assertion below reports it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=reverse) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert len({r.trade.id for r in results}) == 1
+    assert sorted(r.replayed for r in results) == [False] + [True] * 5
+    assert PortfolioStore(market_engine).get(portfolio.id, "demo").cash == 5_000
+
+
+def test_a_later_generation_gets_the_live_fill_back_instead_of_trading_again(
+    market_engine: Engine,
+) -> None:
+    # Given a task's fill in generation 0 that no rollback reversed
+    portfolio = new_portfolio(market_engine, cash=5_000)
+    paper = broker(market_engine)
+    first = paper.execute(
+        order(portfolio.id, "run-x:t1:0", run_id="run-x", task_id="t1"), now=utcnow()
+    )
+    # When generation 1 of the same task runs the same order
+    again = paper.execute(
+        order(portfolio.id, "run-x:t1:1", run_id="run-x", task_id="t1"), now=utcnow()
+    )
+    # Then it is that fill; once reversed, generation 2 trades afresh
+    assert again.replayed and again.trade.id == first.trade.id
+    paper.reverse(first.trade.id, user_id="demo", now=utcnow(), note="rollback")
+    fresh = paper.execute(
+        order(portfolio.id, "run-x:t1:2", run_id="run-x", task_id="t1"), now=utcnow()
+    )
+    assert not fresh.replayed and fresh.trade.id != first.trade.id
+    assert [t.id for t in paper.live_fills("run-x", "t1")] == [fresh.trade.id]

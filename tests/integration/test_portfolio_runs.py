@@ -322,4 +322,4 @@ def test_rollback_compensation_reverses_the_fill_once(
         for a in orch.runtime.history.audit_log(run_id=run_id)
         if a.action is AuditAction.TRADE_REVERSED
     ]
-    assert len(reversed_) == 1 and reversed_[0].detail["trade_id"] == output["trade"]["id"]
+    assert len(reversed_) == 1 and reversed_[0].detail["reverses"] == output["trade"]["id"]

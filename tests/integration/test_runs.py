@@ -241,6 +241,14 @@ def test_invalid_chain_never_reaches_the_broker(orch: Orchestrator, redis_url: s
     assert "cycle" in str(excinfo.value) and "a" in excinfo.value.problems[0].task_ids
     assert {q: client.llen(q) for q in queues} == before
     assert len(orch.history(limit=1000)) == runs_before
+    # The refusal itself is in the audit log, with its problems
+    rejected = [
+        a
+        for a in orch.runtime.history.audit_log(user_id="demo")
+        if a.action is AuditAction.CHAIN_REJECTED and a.detail["chain_id"] == chain.id
+    ]
+    assert len(rejected) == 1
+    assert "cycle" in rejected[0].detail["problems"][0]["message"]
 
 
 def test_health_and_backup_are_real(orch: Orchestrator) -> None:

@@ -314,8 +314,8 @@ def test_preference_choices_fill_typed_values(planner: TemplatePlanner) -> None:
         .parameters["rules"]
     )
     assert rules == [
-        {"kind": "percent_move", "threshold": 2.5},
-        {"kind": "drawdown", "threshold": 5.0},
+        {"kind": "percent_move", "threshold": 0.025},
+        {"kind": "drawdown", "threshold": 0.05},
     ]
     report = plan(planner, "Generate a performance report for my portfolio", SPEC2_CONTEXT)
     assert report.task("task_002").parameters["formats"] == ["pdf"]

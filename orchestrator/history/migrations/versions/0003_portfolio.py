@@ -84,6 +84,10 @@ def upgrade() -> None:
         sa.Column("fee", sa.Float(), nullable=False),
         sa.Column("reverses_trade_id", _bigint(), nullable=True),
         sa.Column("filled_at", _ts(), nullable=False),
+        sa.Column("position_before", sa.Float(), nullable=False),
+        sa.Column("average_cost_before", sa.Float(), nullable=False),
+        sa.Column("cash_after", sa.Float(), nullable=False),
+        sa.Column("position_after", sa.Float(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_trades"),
         sa.ForeignKeyConstraint(
             ["portfolio_id"], ["portfolios.id"], name="fk_trades_portfolio_id_portfolios"
@@ -129,6 +133,8 @@ def upgrade() -> None:
         sa.Column("portfolio_id", sa.String(128), nullable=False),
         sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("symbol", sa.String(16), nullable=True),
+        # The symbol, or "*portfolio*" for a portfolio-wide rule: unique even without one.
+        sa.Column("scope", sa.String(16), nullable=False),
         sa.Column("threshold", sa.Float(), nullable=False),
         sa.Column("active", sa.Boolean(), nullable=False),
         sa.Column("created_at", _ts(), nullable=False),
@@ -139,9 +145,9 @@ def upgrade() -> None:
         sa.UniqueConstraint(
             "portfolio_id",
             "kind",
-            "symbol",
+            "scope",
             "threshold",
-            name="uq_alerts_portfolio_id_kind_symbol_threshold",
+            name="uq_alerts_portfolio_id_kind_scope_threshold",
         ),
         sa.CheckConstraint(
             "kind IN ('price_above', 'price_below', 'percent_move', 'drawdown')",
