@@ -7,6 +7,7 @@ in-process workers, an in-process Redis-compatible context store and SQLite hist
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -100,6 +101,27 @@ class Settings(BaseSettings):
     terminal_env_passthrough: list[str] = Field(
         default_factory=list,
         description="Worker environment variables passed to terminal commands (never ORCH_*).",
+    )
+    terminal_isolation: Literal["namespaces", "none"] = Field(
+        default="namespaces",
+        description="How terminal commands are confined: 'namespaces' runs each in a jail "
+        "(user, mount and PID namespaces via util-linux unshare; other workspaces and the data "
+        "dir hidden; rlimits) and refuses code-running commands (python, pytest, node) when "
+        "the jail is unavailable. 'none' runs them unconfined as the worker's OS user: project "
+        "code can then read every workspace, the worker's secrets and fork without limit. "
+        "Only for single-user development machines.",
+    )
+    terminal_limit_nproc: int = Field(
+        default=256, gt=0, description="RLIMIT_NPROC of a jailed command (processes of its uid)."
+    )
+    terminal_limit_as_bytes: int = Field(
+        default=4 * 1024**3, gt=0, description="RLIMIT_AS (address space) of a jailed command."
+    )
+    terminal_limit_fsize_bytes: int = Field(
+        default=100 * 1024**2, gt=0, description="RLIMIT_FSIZE: largest file a command writes."
+    )
+    terminal_cpu_margin_s: int = Field(
+        default=5, ge=0, description="RLIMIT_CPU of a jailed command is its timeout plus this."
     )
     git_author_name: str = Field(
         default="AI Orchestrator", min_length=1, description="Author of commits made by tasks."

@@ -32,6 +32,14 @@ P = TypeVar("P", bound=BaseModel)
 O = TypeVar("O", bound=BaseModel)  # noqa: E741 -- the handler's output model
 
 
+class DegradedContext(BaseModel):
+    """Stored instead of the WorkspaceContext when building it failed."""
+
+    current_project_id: str | None
+    #: Why the context is missing (the exception, shortened).
+    degraded: str
+
+
 class AlreadyExistsError(ResourceConflictError):
     """The target (a project, a move's destination) exists and is never overwritten."""
 
@@ -151,17 +159,38 @@ def project_id_for(
 def publish_context(
     ctx: HandlerContext, scope: Scope, project_id: str | None, touched: Sequence[str] = ()
 ) -> None:
-    """Build the WorkspaceContext and store it in the run's live context."""
-    if project_id is not None:
-        scope.state.set_current_project(project_id)
-    git_env = None
-    if project_id is not None:
-        git_env = scope.git_env(ctx, scope.workspace.user_dir / project_id)
-    workspace_context = build_workspace_context(
-        scope.workspace,
-        current=project_id,
-        git_env=git_env,
-        touched=touched,
-        commands=scope.state.recent_commands(),
-    )
-    ctx.runtime.context.put_module_context(ctx.user_id, ctx.run_id, "workspace", workspace_context)
+    """Build the WorkspaceContext and store it in the run's live context -- best effort.
+
+    It runs after the task's effect: a failure here (a damaged marker, git refusing the
+    repository, Redis away) must not fail a task whose effect already stands, so it is
+    logged and a degraded context (empty, with the reason) is stored in its place.
+    """
+    try:
+        if project_id is not None:
+            scope.state.set_current_project(project_id)
+        git_env = None
+        if project_id is not None:
+            git_env = scope.git_env(ctx, scope.workspace.user_dir / project_id)
+        workspace_context: BaseModel = build_workspace_context(
+            scope.workspace,
+            current=project_id,
+            git_env=git_env,
+            touched=touched,
+            commands=scope.state.recent_commands(),
+        )
+    except Exception as exc:  # anything: the effect is done already
+        log.warning(
+            "workspace context of run %s task %s is degraded",
+            ctx.run_id,
+            ctx.task_id,
+            exc_info=True,
+        )
+        workspace_context = DegradedContext(
+            current_project_id=project_id, degraded=f"{type(exc).__name__}: {exc}"[:500]
+        )
+    try:
+        ctx.runtime.context.put_module_context(
+            ctx.user_id, ctx.run_id, "workspace", workspace_context
+        )
+    except Exception:  # the live context is advisory; the effect stands
+        log.warning("workspace context of run %s not stored", ctx.run_id, exc_info=True)

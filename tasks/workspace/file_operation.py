@@ -3,7 +3,9 @@
 Every path passes the sandbox (``check_user_path`` then ``resolve_inside``) and is used
 without following symlinks (``ProjectFiles``). Writes, appends, moves and deletes back up
 what they replace first (``EffectJournal``); :func:`undo_file_operation`, the registered
-compensation, restores it. A redelivered task returns its recorded output.
+compensation, restores it. A redelivered task returns its recorded output; a retry of an
+append whose first attempt stopped before recording it completes the append once
+(:func:`_append_once`), never twice.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from orchestrator.history.audit import AuditAction
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import FileOperationKind, FileOperationParams
 from tasks.context import HandlerContext
-from tasks.errors import InvalidInputError, ResourceUnavailableError
+from tasks.errors import InvalidInputError, ResourceConflictError, ResourceUnavailableError
 from tasks.registry import Inputs
 from tasks.workspace.common import (
     AlreadyExistsError,
@@ -87,6 +89,30 @@ def _read(files: ProjectFiles, path: PurePosixPath, limit_bytes: int) -> tuple[s
         raise InvalidInputError(f"{str(path)!r} is not UTF-8 text", path=str(path)) from exc
 
 
+def _append_once(
+    files: ProjectFiles, journal: EffectJournal, path: PurePosixPath, data: bytes
+) -> None:
+    """A retried append: the file ends as backup + ``data`` exactly once.
+
+    The first attempt may have appended all, part or none of ``data`` before it stopped;
+    each leaves the file a prefix of the expected result, which is then written whole.
+    Anything else means the file changed since the first attempt: a conflict, never a
+    second append.
+    """
+    before = journal.saved_content(path)
+    base = before or b""
+    expected = base + data
+    current = files.read_bytes(path) if files.lstat(path) is not None else None
+    if current is None and before is None:
+        between = True  # the first attempt stopped before it created the file
+    else:
+        between = current is not None and current.startswith(base) and expected.startswith(current)
+    if not between:
+        raise ResourceConflictError(f"{str(path)!r} changed since the first attempt")
+    if current != expected:
+        files.write_atomic(path, expected)
+
+
 def _change(
     params: FileOperationParams,
     files: ProjectFiles,
@@ -100,10 +126,13 @@ def _change(
     if operation in (FileOperationKind.WRITE, FileOperationKind.APPEND):
         if params.content is None:
             raise InvalidInputError(f"{operation.value} needs content")
+        resumed = journal.manifest() is not None
         journal.backup([path])
         data = params.content.encode()
         if operation is FileOperationKind.WRITE:
             files.write_atomic(path, data)
+        elif resumed:
+            _append_once(files, journal, path, data)
         else:
             files.append(path, data)
         final = files.read_bytes(path)
@@ -168,7 +197,10 @@ def file_operation(
         _not_root(path, params.operation.value)
         with scope.state.lock(project_id):
             journal = EffectJournal(
-                project_dir, ctx.effect_key, max_file_bytes=settings.workspace_max_file_bytes
+                project_dir,
+                ctx.effect_key,
+                max_file_bytes=settings.workspace_max_file_bytes,
+                max_backup_bytes=settings.workspace_max_backup_bytes,
             )
             recorded = journal.recorded_output()
             if recorded is not None:

@@ -47,6 +47,22 @@ def _symlink_refusal(path: PurePosixPath) -> SandboxEscapeError:
     )
 
 
+def _check_structure(path: PurePosixPath) -> None:
+    """Refuse an absolute path or a ``..``/empty component, whoever built ``path``.
+
+    Callers check user paths first (``sandbox.check_user_path``); this catches what did
+    not pass that gate -- a path read back from a manifest on disk, say. Our own state
+    paths (``.orchestrator/...``) pass: the reserved-name rule is the callers'.
+    """
+    text = str(path)
+    if path.is_absolute() or "\x00" in text or any(p in ("..", "") for p in path.parts):
+        raise SandboxEscapeError(
+            f"path {text!r} is absolute or climbs out ('..')",
+            value=text,
+            reason="unchecked path leaves the base",
+        )
+
+
 class ProjectFiles:
     """Symlink-safe file operations relative to one (project) directory."""
 
@@ -72,6 +88,7 @@ class ProjectFiles:
     @contextmanager
     def parent(self, path: PurePosixPath, *, create: bool = False) -> Iterator[tuple[int, str]]:
         """``(descriptor of the parent directory, final name)``; parents made if ``create``."""
+        _check_structure(path)
         fd = self._open_dir(None, str(self.base), path)
         try:
             for part in path.parts[:-1]:
@@ -106,10 +123,20 @@ class ProjectFiles:
                     f"{str(path)!r} is a directory", value=str(path), reason="is a directory"
                 ) from exc
             raise
-        if not stat.S_ISREG(os.fstat(handle).st_mode):
+        info = os.fstat(handle)
+        if not stat.S_ISREG(info.st_mode):
             os.close(handle)
             raise SandboxInputError(
                 f"{str(path)!r} is not a regular file", value=str(path), reason="not a file"
+            )
+        if info.st_nlink > 1:
+            # A hard link shares its content with another name, possibly outside the
+            # project: reading or appending would reach that file.
+            os.close(handle)
+            raise SandboxEscapeError(
+                f"{str(path)!r} is a hard link; hard-linked files are not used",
+                value=str(path),
+                reason="hard link",
             )
         return handle
 

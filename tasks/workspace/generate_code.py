@@ -81,7 +81,10 @@ def generate_code(
     marker = read_marker(project_dir) or {}
     with scope.state.lock(project_id):
         journal = EffectJournal(
-            project_dir, ctx.effect_key, max_file_bytes=settings.workspace_max_file_bytes
+            project_dir,
+            ctx.effect_key,
+            max_file_bytes=settings.workspace_max_file_bytes,
+            max_backup_bytes=settings.workspace_max_backup_bytes,
         )
         recorded = journal.recorded_output()
         if recorded is not None:

@@ -2,15 +2,20 @@
 
 Every command is hardened (``tasks.workspace.git_ops``: no hooks, no fsmonitor, no outside
 config). Ref names follow git's own rules and never start with ``-``; paths pass the
-sandbox; a push goes nowhere unless ``ORCH_GIT_ALLOW_PUSH`` is set, and then only to the
-user's own workspace or an allow-listed remote. Changing operations record their output
-per effect key (a redelivery returns it) and are undone by :func:`undo_git_operation`:
-a commit or revert is reverted, a created branch or tag deleted, a checkout switched
-back, an add unstaged. ``init`` and ``push`` are not undone (the audit log records them).
+sandbox; a push goes nowhere unless ``ORCH_GIT_ALLOW_PUSH`` is set, and then only to a
+bare repository the orchestrator made in the user's directory (its receive-pack started
+with hooks off) or an allow-listed remote. A retried branch or tag accepts the ref its
+first attempt made (pointing at the HEAD recorded before that attempt).
+
+Changing operations record their output per effect key (a redelivery returns it) and are
+undone by :func:`undo_git_operation`: a commit or revert is reverted, a created branch or
+tag deleted, a checkout switched back, an add unstaged. ``init`` and ``push`` are not
+undone (the audit log records them).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from pydantic import Field
@@ -22,14 +27,21 @@ from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, ResourceUnavailableError
 from tasks.registry import Inputs
 from tasks.workspace.common import Scope, audit, audits_refusals, project_id_for, publish_context
-from tasks.workspace.git_ops import GitRepo, git_environment
-from tasks.workspace.git_refs import check_ref_name, check_remote, check_revision
+from tasks.workspace.git_ops import GitRepo, check_repo_config, git_environment
+from tasks.workspace.git_refs import (
+    check_push_target,
+    check_ref_name,
+    check_remote,
+    check_revision,
+)
 from tasks.workspace.journal import EffectJournal
 from tasks.workspace.sandbox import SandboxEscapeError, check_user_path, resolve_inside
 
 K = GitOperationKind
 READ_ONLY = frozenset({K.STATUS, K.DIFF, K.LOG})
 LOG_LIMIT = 50
+#: ``-c`` options of the target's receive-pack on a local push (no hook, no fsmonitor).
+_RECEIVE_HARDENING = ("-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false")
 
 
 class GitOperationResult(StrictModel):
@@ -105,6 +117,11 @@ def _change(
         if params.ref is None:  # pragma: no cover -- listing is read-only (is_read_only)
             raise InvalidInputError(f"{kind} needs a ref")
         name = check_ref_name(params.ref)
+        if resumed and out.previous_head and _ref_commit(repo, op, name) == out.previous_head:
+            # An earlier attempt of this effect made the ref and stopped before recording
+            # its output: the ref is ours, not a conflict.
+            out.created = True
+            return
         if op is K.TAG and params.message:
             repo.run("tag", "--annotate", "-m", params.message, name)
         else:
@@ -121,6 +138,13 @@ def _change(
         _push(repo, params, out, ctx)
 
 
+def _ref_commit(repo: GitRepo, op: GitOperationKind, name: str) -> str | None:
+    """The commit branch or tag ``name`` points at, or None if there is no such ref."""
+    ref = f"refs/{'heads' if op is K.BRANCH else 'tags'}/{name}^{{commit}}"
+    status, out, _ = repo.execute("rev-parse", "--verify", "--quiet", ref)
+    return out.strip() if status == 0 else None
+
+
 def _push(
     repo: GitRepo, params: GitOperationParams, out: GitOperationResult, ctx: HandlerContext
 ) -> None:
@@ -132,19 +156,27 @@ def _push(
     if params.remote is None:
         raise InvalidInputError("push needs a remote")
     scope = Scope.of(ctx)
-    url = check_remote(
-        params.remote, user_dir=scope.workspace.user_dir, allowlist=settings.git_remote_allowlist
-    )
+    user_dir = scope.workspace.user_dir
+    url = check_remote(params.remote, user_dir=user_dir, allowlist=settings.git_remote_allowlist)
     branch = check_ref_name(params.ref or repo.branch() or "")
     scheme = url.split("://", 1)[0] if "://" in url else "file"
+    author = (settings.git_author_name, settings.git_author_email)
+    extra: list[str] = []
+    if scheme == "file":
+        # A local push runs the target's receive-pack with the target's own config: only
+        # an orchestrator-made bare repository, its config allow-listed, and that
+        # receive-pack started with hooks off (git passes our -c to it otherwise not).
+        target = check_push_target(Path(url), user_dir=user_dir)
+        check_repo_config(target, git_environment(target, ceiling=user_dir, author=author))
+        extra = ["--receive-pack=" + " ".join(["git", *_RECEIVE_HARDENING, "receive-pack"])]
     env = git_environment(
         repo.path,
-        ceiling=scope.workspace.user_dir,
-        author=(settings.git_author_name, settings.git_author_email),
+        ceiling=user_dir,
+        author=author,
         extra_config=((f"protocol.{scheme}.allow", "always"),),
     )
     pusher = GitRepo(repo.path, env)
-    pusher.run("push", "--porcelain", url, f"refs/heads/{branch}:refs/heads/{branch}")
+    pusher.run("push", "--porcelain", *extra, url, f"refs/heads/{branch}:refs/heads/{branch}")
     out.remote, out.ref = url, branch
 
 
@@ -186,9 +218,13 @@ def git_operation(
                 return GitOperationResult.model_validate(recorded)
             repo = GitRepo.open(project_dir, env)
             resumed = journal.manifest() is not None
-            # An empty backup marks this effect as under way (see the commit case).
-            journal.backup([])
-            out.previous_head, out.previous_branch = repo.head(), repo.branch()
+            # An empty backup marks this effect as under way (see the commit case) and
+            # keeps where HEAD was before its first attempt (a retry compares with it).
+            manifest = journal.backup(
+                [], meta={"previous_head": repo.head(), "previous_branch": repo.branch()}
+            )
+            out.previous_head = manifest.meta.get("previous_head", repo.head())
+            out.previous_branch = manifest.meta.get("previous_branch", repo.branch())
             _change(repo, params, out, ctx, resumed=resumed)
             out.head, out.branch = repo.head(), repo.branch()
             out.effect_key = ctx.effect_key

@@ -2,15 +2,24 @@
 
 Each command gets (through GitPython's command layer, argv only, never a shell):
 
+* ``GIT_DIR=<project>/.git`` and ``GIT_WORK_TREE=<project>`` always: git never *discovers*
+  a repository, so a crafted bare repository written into the project (a ``HEAD``,
+  ``config``, ``objects/`` and ``refs/`` in some directory) is never opened, and
+  ``safe.bareRepository=explicit`` refuses one should discovery ever happen;
 * ``GIT_CONFIG_COUNT`` config -- the highest precedence there is, above the repository's
   own ``.git/config`` -- setting ``core.hooksPath=/dev/null`` (no hook runs, including
-  ``post-commit``), ``core.fsmonitor=false``, ``protocol.allow=never`` except local
-  files, and no credential helper;
+  ``post-commit``), ``core.fsmonitor=false``, no pager, ssh command, alternate-refs
+  command or external diff, ``protocol.allow=never`` (a push allows its one transport),
+  and no credential helper;
 * ``GIT_CONFIG_NOSYSTEM=1`` and ``GIT_CONFIG_GLOBAL=/dev/null`` (no system or user config),
-  ``HOME`` the project, no terminal prompts;
-* ``GIT_CEILING_DIRECTORIES`` the user directory, so a project without ``.git`` is never
-  mistaken for part of a repository above it (the server's own checkout, say);
-* ``--no-ext-diff --no-textconv`` on diffs, so no configured program runs.
+  ``HOME`` the project, no terminal prompts, ``GIT_LITERAL_PATHSPECS=1`` (a path is a
+  path, never a ``:(glob)`` magic pathspec);
+* ``--no-ext-diff --no-textconv`` on diff and log, so no configured program runs.
+
+``include.path`` cannot be switched off from outside, so before its first command a
+:class:`GitRepo` reads the repository's own ``.git/config`` (``--no-includes``) and refuses
+any key off a short allow-list (:func:`check_repo_config`). Users cannot write inside
+``.git`` through a task (a reserved name); this is defence in depth.
 
 Commits carry an ``Orchestrator-Effect: <effect key>`` trailer: a retry finds the commit
 its earlier attempt made instead of committing twice.
@@ -19,6 +28,7 @@ its earlier attempt made instead of committing twice.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,22 +36,45 @@ from pathlib import Path
 from git.cmd import Git
 
 from tasks.errors import InvalidInputError, ResourceConflictError, ResourceUnavailableError
+from tasks.workspace.sandbox import SandboxEscapeError
 
 DEFAULT_BRANCH = "main"
 EFFECT_TRAILER = "Orchestrator-Effect"
-#: Config forced on every command (name, value).
+#: Config forced on every command (name, value). Empty values switch a program off.
 HARDENING: tuple[tuple[str, str], ...] = (
     ("core.hooksPath", "/dev/null"),
     ("core.fsmonitor", "false"),
+    ("core.pager", "cat"),
+    # "ssh" from PATH, not a command the repository names.
+    ("core.sshCommand", "ssh"),
+    # A harmless program: the repository's own value would run through a shell.
+    ("core.alternateRefsCommand", "true"),
+    ("diff.external", ""),
+    ("safe.bareRepository", "explicit"),
     ("protocol.allow", "never"),
-    ("protocol.file.allow", "always"),
     ("credential.helper", ""),
     ("commit.gpgSign", "false"),
     ("tag.gpgSign", "false"),
 )
+#: Keys a repository's own config may hold (lower-case; ``*`` is one subsection name).
+_ALLOWED_CONFIG = (
+    re.compile(r"core\.(repositoryformatversion|filemode|bare|logallrefupdates)"),
+    re.compile(r"core\.(ignorecase|precomposeunicode|symlinks)"),
+    re.compile(r"user\.[a-z]+"),
+    re.compile(r"branch\..+\.[a-z]+"),
+    re.compile(r"remote\..+\.(url|pushurl|fetch|push|prune|tagopt)"),
+)
+#: Remote URL keys, whose value must not name a helper transport (``ext::``) or an option.
+_URL_KEY_RE = re.compile(r"remote\..+\.(url|pushurl)")
+#: ``.git/config`` files already found clean: (path, inode, size, mtime_ns).
+_CLEAN_CONFIGS: set[tuple[str, int, int, int]] = set()
 #: Characters special in git's (POSIX basic) --grep patterns.
 _BRE_SPECIAL = frozenset(".[]*^$\\")
 _NOT_FOUND_HINTS = ("unknown revision", "not a valid", "did not match", "bad revision", "invalid")
+#: On every diff and log: no external diff program, no textconv filter.
+_NO_PROGRAMS = ("--no-ext-diff", "--no-textconv")
+#: The file that marks a bare repository the orchestrator made as a push target.
+REMOTE_MARKER = "orchestrator-remote"
 
 
 def git_environment(
@@ -50,12 +83,19 @@ def git_environment(
     ceiling: Path,
     author: tuple[str, str],
     extra_config: tuple[tuple[str, str], ...] = (),
+    git_dir: Path | None = None,
 ) -> dict[str, str]:
-    """The environment every git command of a project runs with."""
+    """The environment every git command of a project runs with.
+
+    ``git_dir`` defaults to ``<project_dir>/.git``; a bare repository passes itself.
+    """
     config = HARDENING + extra_config
     env = {
+        # Explicit, never discovered (see the module docstring).
+        "GIT_DIR": str(git_dir if git_dir is not None else project_dir / ".git"),
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_LITERAL_PATHSPECS": "1",
         "HOME": str(project_dir),
         "XDG_CONFIG_HOME": str(project_dir / ".orchestrator" / "xdg"),
         "GIT_CEILING_DIRECTORIES": str(ceiling),
@@ -67,10 +107,56 @@ def git_environment(
         "GIT_COMMITTER_EMAIL": author[1],
         "GIT_CONFIG_COUNT": str(len(config)),
     }
+    if git_dir is None:
+        env["GIT_WORK_TREE"] = str(project_dir)
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value
     return env
+
+
+def check_repo_config(git_dir: Path, env: dict[str, str]) -> None:
+    """Refuse a repository whose own config holds a key off the allow-list.
+
+    Read with ``git config --file --no-includes`` (nothing the file names is followed);
+    a clean file is remembered by inode, size and mtime, so this costs one process per
+    change of the file, not per command.
+    """
+    config = git_dir / "config"
+    try:
+        info = os.lstat(config)
+    except FileNotFoundError:
+        return
+    identity = (str(config), info.st_ino, info.st_size, info.st_mtime_ns)
+    if identity in _CLEAN_CONFIGS:
+        return
+    if not stat.S_ISREG(info.st_mode) or info.st_nlink > 1:
+        raise _config_refusal(git_dir, "config is not a plain file")
+    reader = Git(str(git_dir))
+    reader.update_environment(**env)
+    status, out, _ = reader.execute(
+        ["git", "config", "--file", str(config), "--no-includes", "--null", "--list"],
+        with_extended_output=True,
+        with_exceptions=False,
+        strip_newline_in_stdout=False,
+    )
+    if int(status) != 0:
+        raise _config_refusal(git_dir, "config cannot be read")
+    for record in str(out).split("\0"):
+        if not record:
+            continue
+        key, _, value = record.partition("\n")
+        key = key.lower()
+        if not any(pattern.fullmatch(key) for pattern in _ALLOWED_CONFIG):
+            raise _config_refusal(git_dir, f"config key {key!r} is not allowed")
+        if _URL_KEY_RE.fullmatch(key) and ("::" in value or value.startswith("-")):
+            raise _config_refusal(git_dir, f"remote URL {value!r} is not allowed")
+    _CLEAN_CONFIGS.add(identity)
+
+
+def _config_refusal(git_dir: Path, reason: str) -> SandboxEscapeError:
+    name = git_dir.parent.name if git_dir.name == ".git" else git_dir.name
+    return SandboxEscapeError(f"repository {name!r} refused: {reason}", value=name, reason=reason)
 
 
 @dataclass(frozen=True)
@@ -93,10 +179,13 @@ class GitRepo:
 
     def __init__(self, project_dir: Path, env: dict[str, str]) -> None:
         self.path = project_dir
+        self.git_dir = Path(env.get("GIT_DIR") or project_dir / ".git")
+        self.env = env
         self.git = Git(str(project_dir))
-        self.git.update_environment(**env)
+        self.git.update_environment(**{**env, "GIT_DIR": str(self.git_dir)})
         # Command-line -c as well as the environment: either alone disables hooks.
         self._options = [arg for key, value in HARDENING for arg in ("-c", f"{key}={value}")]
+        self._config_checked = False
 
     @classmethod
     def open(cls, project_dir: Path, env: dict[str, str]) -> GitRepo:
@@ -115,17 +204,40 @@ class GitRepo:
     def init(cls, project_dir: Path, env: dict[str, str]) -> GitRepo:
         """``git init`` with branch ``main``; ``.orchestrator/`` excluded from git."""
         repo = cls(project_dir, env)
+        repo._config_checked = True  # nothing to check before init; git writes it below
         repo.run("init", "--quiet", f"--initial-branch={DEFAULT_BRANCH}")
+        repo._config_checked = False
         exclude = project_dir / ".git" / "info" / "exclude"
         exclude.parent.mkdir(parents=True, exist_ok=True)
         with exclude.open("a") as handle:
             handle.write("\n# the orchestrator's backups and markers\n/.orchestrator/\n")
         return repo
 
+    @classmethod
+    def init_bare_remote(cls, target: Path, *, ceiling: Path, author: tuple[str, str]) -> GitRepo:
+        """A bare repository at ``target`` that pushes may go to, marked as ours.
+
+        Only the orchestrator (an operator, a test) makes these; tasks cannot, so a push
+        never reaches a repository whose config or hooks a user wrote (see
+        ``git_refs.check_push_target``).
+        """
+        env = git_environment(target, ceiling=ceiling, author=author, git_dir=target)
+        repo = cls(target, env)
+        repo._config_checked = True  # created just below
+        repo.run("init", "--quiet", "--bare", f"--initial-branch={DEFAULT_BRANCH}")
+        repo._config_checked = False
+        (target / REMOTE_MARKER).write_text("made by the orchestrator as a push target\n")
+        return repo
+
     # --- running ------------------------------------------------------------------------
 
     def execute(self, *args: str) -> tuple[int, str, str]:
         """``git <args>``: (exit status, stdout, stderr); never raises for a status."""
+        if not self._config_checked:
+            # The repository's own config, once per GitRepo (include.path is not ours to
+            # switch off): refused before git reads it.
+            check_repo_config(self.git_dir, self.env)
+            self._config_checked = True
         status, out, err = self.git.execute(
             ["git", *self._options, *args],
             with_extended_output=True,
@@ -184,7 +296,7 @@ class GitRepo:
         return StatusInfo(self.branch(), self.head(), staged, modified, untracked)
 
     def has_staged_changes(self, paths: list[str] | None = None) -> bool:
-        args = ["diff", "--cached", "--quiet", "--no-ext-diff"]
+        args = ["diff", "--cached", "--quiet", *_NO_PROGRAMS]
         status, _, _ = self.execute(*args, "--", *paths) if paths else self.execute(*args)
         return status != 0
 
@@ -192,7 +304,9 @@ class GitRepo:
         """The newest commit on HEAD whose message holds ``grep`` (fixed string)."""
         if self.head() is None:
             return None
-        out = self.run("log", "--fixed-strings", f"--grep={grep}", "--format=%H", "-n", "1")
+        out = self.run(
+            "log", *_NO_PROGRAMS, "--fixed-strings", f"--grep={grep}", "--format=%H", "-n", "1"
+        )
         return out.strip() or None
 
     def effect_commit(self, effect_key: str) -> str | None:
@@ -201,13 +315,13 @@ class GitRepo:
             return None
         literal = "".join(f"\\{c}" if c in _BRE_SPECIAL else c for c in effect_key)
         pattern = f"--grep=^{EFFECT_TRAILER}: {literal}$"
-        out = self.run("log", pattern, "--format=%H", "-n", "1")
+        out = self.run("log", *_NO_PROGRAMS, pattern, "--format=%H", "-n", "1")
         return out.strip() or None
 
     def log(self, revision: str | None, limit: int) -> list[dict[str, str]]:
         if self.head() is None:
             return []
-        args = ["log", f"-n{limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e"]
+        args = ["log", *_NO_PROGRAMS, f"-n{limit}", "--format=%H%x1f%an%x1f%aI%x1f%s%x1e"]
         if revision:
             args += ["--end-of-options", revision]
         entries = []
@@ -219,7 +333,7 @@ class GitRepo:
         return entries
 
     def diff(self, revision: str | None, paths: list[str], *, staged: bool = False) -> str:
-        args = ["diff", "--no-ext-diff", "--no-textconv", "--no-color"]
+        args = ["diff", *_NO_PROGRAMS, "--no-color"]
         if staged:
             args.append("--cached")
         if revision:
@@ -261,7 +375,7 @@ class GitRepo:
                 f"cannot revert {sha[:12]}: later changes conflict ({(err or out).strip()[-500:]})",
                 commit=sha,
             )
-        subject = self.run("log", "-n1", "--format=%s", sha).strip()
+        subject = self.run("log", *_NO_PROGRAMS, "-n1", "--format=%s", sha).strip()
         message = f'Revert "{subject}"\n\nThis reverts commit {sha}.'
         if not self.has_staged_changes():
             # Nothing to undo (already undone by hand): record the revert all the same.

@@ -1,4 +1,7 @@
-"""Pure checks of what git_operation passes to git: ref names, revisions, remotes.
+"""Checks of what git_operation passes to git: ref names, revisions, remotes.
+
+All pure (strings only) except :func:`check_push_target`, which looks at a local push
+target on disk.
 
 Ref names follow ``git check-ref-format --branch`` (reimplemented, so the check needs no
 process), plus our own rule that nothing starts with ``-``: git would read it as an option
@@ -9,9 +12,11 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from tasks.workspace.git_ops import REMOTE_MARKER
 from tasks.workspace.sandbox import SandboxEscapeError, SandboxInputError
 
 MAX_REF_BYTES = 255
@@ -79,11 +84,40 @@ def check_revision(revision: str) -> str:
     return revision
 
 
+def _url_allowed(remote: str, prefix: str) -> bool:
+    """``remote`` is ``prefix``'s scheme, host and port exactly, under ``prefix``'s path.
+
+    Parsed, not compared as strings: ``https://git.example.com.evil/`` or
+    ``https://git.example.com@evil/`` never match ``https://git.example.com/``.
+    """
+    url, allowed = urlsplit(remote), urlsplit(prefix)
+    try:
+        same_port = url.port == allowed.port
+    except ValueError:
+        return False  # a port that is not a number
+    if not (
+        url.scheme.lower() == allowed.scheme.lower()
+        and url.hostname is not None
+        and url.hostname == allowed.hostname
+        and same_port
+        and url.username == allowed.username
+        and url.password is None
+        and not url.query
+        and not url.fragment
+    ):
+        return False
+    if ".." in url.path.split("/") or "%" in url.path:
+        return False  # a path that would climb out of the prefix once normalised
+    base = allowed.path
+    return url.path == base.rstrip("/") or url.path.startswith(base.rstrip("/") + "/")
+
+
 def check_remote(remote: str, *, user_dir: Path, allowlist: list[str]) -> str:
     """The URL or path a push may go to, or a refusal.
 
     Allowed: a local repository inside the user's own workspace (a path, or a ``file://``
-    URL), or a URL starting with one of ``allowlist``'s prefixes over a known transport.
+    URL; :func:`check_push_target` then checks the repository itself), or a URL whose
+    scheme, host, port and path prefix match an ``allowlist`` entry over a known transport.
     Relative paths are taken from the user directory.
     """
     if not remote or remote.startswith("-"):
@@ -107,7 +141,7 @@ def check_remote(remote: str, *, user_dir: Path, allowlist: list[str]) -> str:
             f"remote {remote!r} is outside your workspace", value=remote, reason="remote escape"
         )
     if scheme in REMOTE_SCHEMES and any(
-        remote.startswith(prefix) for prefix in allowlist if prefix
+        _url_allowed(remote, prefix) for prefix in allowlist if prefix
     ):
         return remote
     raise SandboxEscapeError(
@@ -115,3 +149,34 @@ def check_remote(remote: str, *, user_dir: Path, allowlist: list[str]) -> str:
         value=remote,
         reason="remote not allowed",
     )
+
+
+def check_push_target(target: Path, *, user_dir: Path) -> Path:
+    """A local push target, only if it is a bare repository the orchestrator made.
+
+    A local push runs the *target's* ``receive-pack`` with the target's own config (git
+    drops our ``-c`` for it), so the target must be: a direct child of the user directory
+    (never inside a project, where tasks write files), a real directory without ``.git``,
+    holding the :data:`~tasks.workspace.git_ops.REMOTE_MARKER` file that
+    :meth:`GitRepo.init_bare_remote` writes. Its config is checked by the push itself.
+    """
+    real_user = Path(os.path.realpath(user_dir))
+    shown = target.name
+
+    def refuse(reason: str) -> SandboxEscapeError:
+        return SandboxEscapeError(
+            f"push target {shown!r} refused: {reason}", value=shown, reason=reason
+        )
+
+    if target.parent != real_user:
+        raise refuse("not directly in the user directory (inside a project?)")
+    try:
+        info = os.lstat(target)
+        marker = os.lstat(target / REMOTE_MARKER)
+    except FileNotFoundError as exc:
+        raise refuse("not a remote made by the orchestrator (no marker)") from exc
+    if not stat.S_ISDIR(info.st_mode) or os.path.lexists(target / ".git"):
+        raise refuse("not a bare repository")
+    if not stat.S_ISREG(marker.st_mode) or marker.st_nlink > 1:
+        raise refuse("marker is not a plain file")
+    return target

@@ -11,24 +11,33 @@ it again, so only commands that may safely run twice belong on the allow-list.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from pathlib import Path, PurePosixPath
 
 from config import CONFIG_DIR
+from config.settings import Settings
 from orchestrator.history.audit import AuditAction, utc_now
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import RunTerminalCommandParams
 from tasks.context import HandlerContext
 from tasks.errors import ResourceUnavailableError, TaskTimeoutError, ValidationFailureError
 from tasks.registry import Inputs
-from tasks.workspace.commands import CommandAllowList, resolve_executable
+from tasks.workspace.commands import CheckedCommand, CommandAllowList, resolve_executable
 from tasks.workspace.common import Scope, audit, audits_refusals, project_id_for, publish_context
 from tasks.workspace.context import RecentCommand
-from tasks.workspace.sandbox import SandboxInputError, check_user_path, resolve_inside
+from tasks.workspace.jail import REPO_ROOT, jail_argv, namespaces_available, unshare_path
+from tasks.workspace.sandbox import (
+    RESERVED_NAMES,
+    SandboxInputError,
+    check_user_path,
+    resolve_inside,
+)
 from tasks.workspace.terminal import command_environment, default_search_path, run_argv
 
 #: How much of each stream an error message quotes.
 _QUOTED_BYTES = 2_000
+logger = logging.getLogger(__name__)
 
 
 class CommandResult(StrictModel):
@@ -45,6 +54,10 @@ class CommandResult(StrictModel):
     duration_ms: float
     timed_out: bool
     timeout_s: float
+    #: "namespaces" (jailed) or "none" (a read-only utility run without the jail).
+    isolation: str
+    #: The command ran, but the run's workspace context could not be refreshed.
+    context_degraded: bool = False
 
 
 @functools.lru_cache(maxsize=8)
@@ -57,6 +70,47 @@ def allow_list(path: Path | None) -> CommandAllowList:
     """The command allow-list at ``path`` (default ``config/commands.yaml``)."""
     file = path or CONFIG_DIR / "commands.yaml"
     return _allow_list(file, os.stat(file).st_mtime_ns)
+
+
+def _jailed(
+    checked: CheckedCommand,
+    settings: Settings,
+    *,
+    executable: str,
+    project_dir: Path,
+    cwd: Path,
+    timeout_s: float,
+) -> tuple[list[str], str, str]:
+    """``(argv, executable, isolation)`` to run: the jail's when the host supports it."""
+    unshare = unshare_path()
+    if settings.terminal_isolation == "none" or unshare is None or not namespaces_available():
+        if checked.runs_code and settings.terminal_isolation != "none":
+            # Project code unconfined would run as the worker's OS user: refuse instead.
+            raise ResourceUnavailableError(
+                f"{checked.argv[0]} runs project code and needs the terminal jail (user, "
+                "mount and PID namespaces via util-linux unshare), which this host cannot "
+                "create; set ORCH_TERMINAL_ISOLATION=none only on a single-user machine",
+                executable=checked.argv[0],
+            )
+        return checked.argv, executable, "none"
+    limits = {
+        "nproc": settings.terminal_limit_nproc,
+        "as": settings.terminal_limit_as_bytes,
+        "fsize": settings.terminal_limit_fsize_bytes,
+        "cpu": int(timeout_s) + 1 + settings.terminal_cpu_margin_s,
+        "core": 0,
+    }
+    argv = jail_argv(
+        checked.argv,
+        unshare=unshare,
+        executable=executable,
+        project_dir=project_dir,
+        cwd=cwd,
+        hide=[settings.resolved_workspace_root, settings.data_dir.resolve()],
+        read_only=[project_dir / name for name in sorted(RESERVED_NAMES)],
+        limits=limits,
+    )
+    return argv, unshare, "namespaces"
 
 
 def _working_dir(project_dir: Path, raw: str | None) -> tuple[PurePosixPath, Path]:
@@ -84,7 +138,7 @@ def run_terminal_command(
         raise ResourceUnavailableError(f"project {project_id!r} does not exist") from exc
     cwd_relative, cwd = _working_dir(project_dir, params.cwd)
     role = ctx.runtime.permissions.role_of(ctx.user_id)
-    allow_list(settings.commands_file).check(
+    checked = allow_list(settings.commands_file).check(
         params.argv, module=ctx.task.module.value, role=role, project_dir=project_dir, cwd=cwd
     )
     search_path = settings.terminal_path or default_search_path()
@@ -99,10 +153,19 @@ def run_terminal_command(
     timeout_s = min(params.timeout_s, settings.terminal_max_timeout_s, ctx.task.timeout_s)
     limit = settings.terminal_max_output_bytes
     max_output_bytes = min(params.max_output_bytes or limit, limit)
-    outcome = run_argv(
-        params.argv,
+    argv, launcher, isolation = _jailed(
+        checked,
+        settings,
         executable=executable,
+        project_dir=project_dir,
         cwd=cwd,
+        timeout_s=timeout_s,
+    )
+    outcome = run_argv(
+        argv,
+        executable=launcher,
+        # The jail chdirs itself; `python -m tasks.workspace.jail` must start at the repo root.
+        cwd=REPO_ROOT if isolation == "namespaces" else cwd,
         env=env,
         timeout_s=timeout_s,
         max_output_bytes=max_output_bytes,
@@ -121,13 +184,15 @@ def run_terminal_command(
         duration_ms=outcome.duration_ms,
         timed_out=outcome.timed_out,
         timeout_s=timeout_s,
+        isolation=isolation,
     )
     audit(
         ctx,
         AuditAction.COMMAND_RUN,
         project_id=project_id,
-        argv=params.argv,
+        argv=checked.argv,
         executable=executable,
+        isolation=isolation,
         cwd=result.cwd,
         exit_code=result.exit_code,
         timed_out=result.timed_out,
@@ -148,7 +213,17 @@ def run_terminal_command(
             task_id=ctx.task_id,
         )
     )
-    publish_context(ctx, scope, project_id)
+    try:
+        publish_context(ctx, scope, project_id)
+    except Exception:
+        # Best effort: the command ran; failing the task now would make a retry re-run it.
+        logger.warning(
+            "workspace context not refreshed after %s in run %s",
+            params.argv[0],
+            ctx.run_id,
+            exc_info=True,
+        )
+        result = result.model_copy(update={"context_degraded": True})
     if params.check and result.timed_out:
         raise TaskTimeoutError(
             f"{params.argv[0]} did not finish within {timeout_s:g} s; its processes were killed",

@@ -39,6 +39,7 @@ from orchestrator.models.params import (
 )
 from tasks.builtin import default_registry
 from tasks.context import HandlerContext
+from tasks.workspace.git_ops import GitRepo
 from tasks.workspace.register import register_workspace
 from tests.support import faults
 from tests.support.waiting import wait_for_state
@@ -234,9 +235,22 @@ def _alive(pid: int) -> bool:
     return fields[0] != "Z"  # a zombie is dead, only not yet reaped by its new parent
 
 
+def _children(token: str) -> list[int]:
+    """Live host pids whose argv ends with ``token``."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if token.encode() in argv and _alive(int(proc.name)):
+            found.append(int(proc.name))
+    return found
+
+
 SPAWNER = """\
 import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "slow-child"])
 open("child.pid", "w").write(str(child.pid))
 print("started", flush=True)
 time.sleep(120)
@@ -255,11 +269,11 @@ def test_timeout_kills_the_whole_process_group(orch: Orchestrator) -> None:
     assert output["timed_out"] is True and output["exit_code"] != 0
     assert output["stdout_tail"] == "started\n"
     assert time.monotonic() - started < 30
-    child = int((project_dir(orch, "slow") / "child.pid").read_text())
+    # The pid in child.pid is one of the jail's PID namespace: find the child by its argv.
     deadline = time.monotonic() + 10
-    while _alive(child) and time.monotonic() < deadline:
+    while _children("slow-child") and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not _alive(child), "the command's child outlived its timeout"
+    assert not _children("slow-child"), "the command's child outlived its timeout"
 
 
 def test_output_is_capped_keeping_the_tail(orch: Orchestrator) -> None:
@@ -314,8 +328,13 @@ def test_git_hooks_never_run(orch: Orchestrator, tmp_path: Path) -> None:
         for name in ("pre-commit", "commit-msg", "post-commit"):
             (hooks / name).write_text(HOOK.format(marker=marker))
             (hooks / name).chmod(0o755)
-    # The repository's own config asks for hooks elsewhere too
+    # A repository whose own config asks for hooks elsewhere is refused outright
     git(path, "config", "core.hooksPath", str(custom))
+    run_id, refused = run(orch, [ws("st", "git_operation", operation="status")])
+    assert refused.failed_tasks[0].error.type is ErrorType.PERMISSION_DENIED
+    (refusal,) = audit_of(orch, run_id, AuditAction.WORKSPACE_REFUSED)
+    assert "core.hookspath" in refusal["reason"]
+    git(path, "config", "--unset", "core.hooksPath")
     tasks = [
         ws("w", "file_operation", operation="write", path="notes.md", content="# notes\n"),
         ws("add", "git_operation", operation="add", paths=["notes.md"]),
@@ -534,8 +553,10 @@ def test_push_goes_only_to_the_users_own_workspace_when_enabled(tmp_path: Path) 
     settings = Settings(data_dir=tmp_path / "data", git_allow_push=True)
     with _orchestrator(settings) as orch:
         created = create(orch, "pushy")
-        origin = orch.runtime.settings.resolved_workspace_root / USER / "origin.git"
-        subprocess.run(["git", "init", "--quiet", "--bare", str(origin)], check=True)
+        user_dir = orch.runtime.settings.resolved_workspace_root / USER
+        origin = user_dir / "origin.git"
+        # Only a bare repository the orchestrator made (with its marker) takes a push
+        GitRepo.init_bare_remote(origin, ceiling=user_dir, author=("t", "t@t"))
         push = ws(
             "push", "git_operation", operation="push", project_id="pushy", remote="origin.git"
         )
