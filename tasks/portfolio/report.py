@@ -10,9 +10,7 @@ the task handler calls :func:`render_report` and stores the :class:`ReportFiles`
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 import textwrap
 import unicodedata
 from collections.abc import Sequence
@@ -21,6 +19,7 @@ from pathlib import Path
 
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import ReportFormat
+from tasks.atomic_write import write_atomically
 from tasks.portfolio.analysis_models import PortfolioAnalysis
 from tasks.portfolio.charts import CHART_TITLES, chart_figures, pdf_bytes, png_bytes
 from tasks.portfolio.report_cells import Section, Table
@@ -59,22 +58,6 @@ def _slug(text: str) -> str:
 def report_stem(portfolio_id: str, generated_at: datetime) -> str:
     """``<slug of portfolio_id>-<YYYYmmddTHHMMSSZ>``: the file name of every format."""
     return f"{_slug(portfolio_id)}-{generated_at.astimezone(UTC):%Y%m%dT%H%M%SZ}"
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    # A reader never sees a half-written report: write a sibling temp file, then rename.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        # mkstemp creates 0600; a report is meant to be read by whoever serves it.
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 # --- Markdown ---------------------------------------------------------------------------
@@ -208,7 +191,7 @@ def render_report(
 
     def write(ext: str, payload: bytes) -> str:
         path = directory / f"{stem}.{ext}"
-        _write_atomically(path, payload)
+        write_atomically(path, payload)
         return str(path)
 
     if ReportFormat.HTML in wanted:
@@ -242,7 +225,7 @@ def render_report(
     if ReportFormat.MARKDOWN in wanted:
         chart_files = {name: f"{stem}_{name}.png" for name in names}
         for name, file_name in chart_files.items():
-            _write_atomically(directory / file_name, pngs[name])
+            write_atomically(directory / file_name, pngs[name])
         text = _markdown(title, meta, footer, content, chart_files)
         files.markdown = write("md", text.encode("utf-8"))
     if ReportFormat.PDF in wanted:

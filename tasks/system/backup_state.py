@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import BackupStateParams
+from tasks.atomic_write import write_atomically
 from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, PermissionDeniedError
 from tasks.registry import Inputs
@@ -25,20 +23,6 @@ class BackupResult(StrictModel):
     tasks: int
     attempts: int
     audit_entries: int
-
-
-def _write_atomically(path: Path, payload: bytes) -> None:
-    # A reader (or a restore) never sees a half-written backup.
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def backup_state(params: BackupStateParams, inputs: Inputs, ctx: HandlerContext) -> BackupResult:
@@ -72,7 +56,7 @@ def backup_state(params: BackupStateParams, inputs: Inputs, ctx: HandlerContext)
             f"backup file name {params.file_name!r} leaves the backup directory"
         )
     payload = json.dumps(document, indent=2, sort_keys=True).encode()
-    _write_atomically(path, payload)
+    write_atomically(path, payload)
     return BackupResult(
         path=str(path),
         bytes_written=len(payload),

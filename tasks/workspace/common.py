@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from orchestrator.history.audit import AuditAction, AuditEntry
 from orchestrator.models import TaskType
 from tasks.context import HandlerContext
-from tasks.errors import InvalidInputError, ResourceConflictError
+from tasks.errors import InvalidInputError, ResourceConflictError, ResourceUnavailableError
 from tasks.workspace.context import build_workspace_context
 from tasks.workspace.git_ops import git_environment
 from tasks.workspace.sandbox import (
@@ -122,6 +122,26 @@ def _ancestors(ctx: HandlerContext) -> list[str]:
 def _created_project(parameters: Mapping[str, Any]) -> str | None:
     value = parameters.get("project_id") or parameters.get("name")
     return value if isinstance(value, str) and value else None
+
+
+def existing_project(
+    scope: Scope,
+    given: str | None,
+    inputs: Mapping[str, Any],
+    ctx: HandlerContext,
+    *,
+    hint: str = "",
+) -> tuple[str, Path]:
+    """The project a task works on (see :func:`project_id_for`) and its directory.
+
+    A project that does not exist (yet) is a ResourceUnavailable failure: an upstream
+    create_project may still be recovering.
+    """
+    project_id = project_id_for(given, inputs, ctx, scope.state)
+    try:
+        return project_id, scope.workspace.project_dir(project_id)
+    except FileNotFoundError as exc:
+        raise ResourceUnavailableError(f"project {project_id!r} does not exist{hint}") from exc
 
 
 def project_id_for(

@@ -28,7 +28,7 @@ from tasks.workspace.common import (
     Scope,
     audit,
     audits_refusals,
-    project_id_for,
+    existing_project,
     publish_context,
 )
 from tasks.workspace.files import ProjectFiles
@@ -170,11 +170,7 @@ def file_operation(
 ) -> FileOperationResult:
     settings = ctx.runtime.settings
     scope = Scope.of(ctx)
-    project_id = project_id_for(params.project_id, inputs, ctx, scope.state)
-    try:
-        project_dir = scope.workspace.project_dir(project_id)
-    except FileNotFoundError as exc:
-        raise ResourceUnavailableError(f"project {project_id!r} does not exist") from exc
+    project_id, project_dir = existing_project(scope, params.project_id, inputs, ctx)
     path = _checked(project_dir, params.path)
     destination = _checked(project_dir, params.destination) if params.destination else None
     files = ProjectFiles(project_dir, max_file_bytes=settings.workspace_max_file_bytes)

@@ -20,9 +20,15 @@ from orchestrator.history.audit import AuditAction
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import GenerateCodeParams
 from tasks.context import HandlerContext
-from tasks.errors import DependencyFailureError, ResourceUnavailableError
+from tasks.errors import DependencyFailureError
 from tasks.registry import Inputs
-from tasks.workspace.common import Scope, audit, audits_refusals, project_id_for, publish_context
+from tasks.workspace.common import (
+    Scope,
+    audit,
+    audits_refusals,
+    existing_project,
+    publish_context,
+)
 from tasks.workspace.create_project import read_marker
 from tasks.workspace.files import ProjectFiles
 from tasks.workspace.git_ops import GitRepo
@@ -70,13 +76,9 @@ def generate_code(
 
     settings = ctx.runtime.settings
     scope = Scope.of(ctx)
-    project_id = project_id_for(params.project_id, inputs, ctx, scope.state)
-    try:
-        project_dir = scope.workspace.project_dir(project_id)
-    except FileNotFoundError as exc:
-        raise ResourceUnavailableError(
-            f"project {project_id!r} does not exist (create_project first)"
-        ) from exc
+    project_id, project_dir = existing_project(
+        scope, params.project_id, inputs, ctx, hint=" (create_project first)"
+    )
     upstream = upstream_of(params, inputs, ctx)
     marker = read_marker(project_dir) or {}
     with scope.state.lock(project_id):

@@ -24,9 +24,15 @@ from orchestrator.history.audit import AuditAction
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import GitOperationKind, GitOperationParams
 from tasks.context import HandlerContext
-from tasks.errors import InvalidInputError, ResourceUnavailableError
+from tasks.errors import InvalidInputError
 from tasks.registry import Inputs
-from tasks.workspace.common import Scope, audit, audits_refusals, project_id_for, publish_context
+from tasks.workspace.common import (
+    Scope,
+    audit,
+    audits_refusals,
+    existing_project,
+    publish_context,
+)
 from tasks.workspace.git_ops import GitRepo, check_repo_config, git_environment
 from tasks.workspace.git_refs import (
     check_push_target,
@@ -186,11 +192,7 @@ def git_operation(
 ) -> GitOperationResult:
     settings = ctx.runtime.settings
     scope = Scope.of(ctx)
-    project_id = project_id_for(params.project_id, inputs, ctx, scope.state)
-    try:
-        project_dir = scope.workspace.project_dir(project_id)
-    except FileNotFoundError as exc:
-        raise ResourceUnavailableError(f"project {project_id!r} does not exist") from exc
+    project_id, project_dir = existing_project(scope, params.project_id, inputs, ctx)
     paths = []
     for raw in params.paths:
         path = check_user_path(raw)

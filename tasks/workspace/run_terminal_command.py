@@ -24,7 +24,13 @@ from tasks.context import HandlerContext
 from tasks.errors import ResourceUnavailableError, TaskTimeoutError, ValidationFailureError
 from tasks.registry import Inputs
 from tasks.workspace.commands import CheckedCommand, CommandAllowList, resolve_executable
-from tasks.workspace.common import Scope, audit, audits_refusals, project_id_for, publish_context
+from tasks.workspace.common import (
+    Scope,
+    audit,
+    audits_refusals,
+    existing_project,
+    publish_context,
+)
 from tasks.workspace.context import RecentCommand
 from tasks.workspace.jail import REPO_ROOT, jail_argv, namespaces_available, unshare_path
 from tasks.workspace.sandbox import (
@@ -131,11 +137,7 @@ def run_terminal_command(
 ) -> CommandResult:
     settings = ctx.runtime.settings
     scope = Scope.of(ctx)
-    project_id = project_id_for(params.project_id, inputs, ctx, scope.state)
-    try:
-        project_dir = scope.workspace.project_dir(project_id)
-    except FileNotFoundError as exc:
-        raise ResourceUnavailableError(f"project {project_id!r} does not exist") from exc
+    project_id, project_dir = existing_project(scope, params.project_id, inputs, ctx)
     cwd_relative, cwd = _working_dir(project_dir, params.cwd)
     role = ctx.runtime.permissions.role_of(ctx.user_id)
     checked = allow_list(settings.commands_file).check(
