@@ -165,6 +165,10 @@ def _read_only_host(writable: list[str]) -> None:
             print(f"jail: {point} stays writable: {exc}", file=sys.stderr, flush=True)
 
 
+def _under(path: str, directory: str) -> bool:
+    return path == directory or path.startswith(directory.rstrip("/") + "/")
+
+
 def _parse(args: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="tasks.workspace.jail")
     parser.add_argument("--project", required=True)
@@ -186,15 +190,32 @@ def enter(options: argparse.Namespace) -> None:
     """Set up the mounts and limits of the jail in the current (new) namespaces."""
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "")
     project = os.path.realpath(options.project)
-    # Opened before the hide: the only way back to the project once the tmpfs covers it.
-    project_fd = os.open(project, os.O_PATH | os.O_DIRECTORY)
     # A private /tmp: the host's holds other processes' files (and sockets).
-    for directory in [*options.hide, "/tmp"]:  # noqa: S108 -- a fresh tmpfs, not a file
+    hidden = [os.path.realpath(d) for d in [*options.hide, "/tmp"]]  # noqa: S108
+    # What the command needs back once the tmpfs mounts cover it: the project, and the
+    # interpreter and its environment when they live under a hidden directory (a
+    # checkout with its .venv under /tmp, say). Opened first: the only way back later.
+    needed = [project] + [
+        p
+        for p in {
+            os.path.realpath(sys.prefix),
+            os.path.realpath(sys.base_prefix),
+            os.path.dirname(os.path.realpath(options.executable)),
+        }
+        if any(_under(p, h) for h in hidden)
+    ]
+    fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in needed}
+    for directory in hidden:
         if os.path.isdir(directory):
             _mount("tmpfs", directory, "tmpfs", _MS_NOSUID | _MS_NODEV, "size=64m,mode=1777")
-    os.makedirs(project, exist_ok=True)  # inside the tmpfs when the project was hidden
-    _mount(f"/proc/self/fd/{project_fd}", project, None, _MS_BIND | _MS_REC, "")
-    os.close(project_fd)
+    for path, fd in fds.items():
+        os.makedirs(path, exist_ok=True)  # inside a tmpfs when it was hidden
+        _mount(f"/proc/self/fd/{fd}", path, None, _MS_BIND | _MS_REC, "")
+        os.close(fd)
+        if path != project:
+            # Under a kept-writable /tmp, but the interpreter must not be writable.
+            _bind_read_only(path)
+    # Only the project and the jail's own /tmp stay writable; the interpreter does not.
     _read_only_host([project, "/tmp"])  # noqa: S108 -- the jail's own tmpfs
     for directory in options.ro:
         if os.path.isdir(directory) and not os.path.islink(directory):
