@@ -319,7 +319,9 @@ def _run_handler(
         failure = exc
         error = to_task_error(exc, phase=phase)
         # A typed error is an expected outcome; anything else deserves its traceback.
-        log.warning(
+        # An approval gate is not a failure at all.
+        log.log(
+            logging.INFO if isinstance(exc, ApprovalRequired) else logging.WARNING,
             "task %s of run %s failed: %s",
             task.id,
             run_id,

@@ -109,6 +109,18 @@ def follow(
         console.print(event_line(event), highlight=False, markup=False)
 
 
+#: Output fields that name files a task wrote (reports, backups, projects).
+_FILE_FIELDS = ("html", "json_path", "markdown", "pdf", "path", "project_dir")
+
+
+def written_files(output: object) -> list[str]:
+    """Paths of the files a task's output says it wrote, for the run's summary."""
+    if not isinstance(output, dict):
+        return []
+    found = [str(output[k]) for k in _FILE_FIELDS if isinstance(output.get(k), str)]
+    return found + written_files(output.get("files"))
+
+
 def result_summary(result: ExecutionResult) -> str:
     not_done = [f for f in result.failed_tasks if f.final_status is not FailureStatus.RECOVERED]
     lines = [
@@ -117,6 +129,8 @@ def result_summary(result: ExecutionResult) -> str:
     ]
     if result.degraded_tasks:
         lines.append(f"  degraded output: {', '.join(result.degraded_tasks)}")
+    for task in result.completed_tasks:
+        lines.extend(f"  {task.task_id}: {path}" for path in written_files(task.output))
     for failure in result.failed_tasks:
         lines.append(
             f"  {failure.task_id}: {failure.final_status.value} - "

@@ -318,7 +318,7 @@ def test_preference_choices_fill_typed_values(planner: TemplatePlanner) -> None:
         {"kind": "drawdown", "threshold": 0.05},
     ]
     report = plan(planner, "Generate a performance report for my portfolio", SPEC2_CONTEXT)
-    assert report.task("task_002").parameters["formats"] == ["pdf"]
+    assert report.task("task_002").parameters["formats"] == ["html", "json", "markdown", "pdf"]
 
 
 def test_analyze_goal(planner: TemplatePlanner) -> None:
