@@ -6,7 +6,7 @@ the spec's analysis -> report chain, the spec's first example, and alerts (also 
 
 from __future__ import annotations
 
-import re
+import uuid
 from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from orchestrator import Orchestrator
+from orchestrator.context import utcnow
 from orchestrator.history import AuditAction
 from orchestrator.history.portfolio_tables import AlertEventRow, TradeRow
 from orchestrator.models import (
@@ -27,6 +28,7 @@ from orchestrator.models import (
     UserGoal,
 )
 from orchestrator.models.params import AlertKind, ExecuteTradeParams
+from orchestrator.portfolio.demo import DEMO_HOLDINGS, seed_demo
 from orchestrator.portfolio.store import PortfolioStore
 from tasks.context import HandlerContext
 from tasks.periodic import ALERTS_TASK
@@ -223,9 +225,9 @@ def test_report_renders_the_upstream_analysis_of_the_run(
 def test_spec_example_trading_bot_analyses_the_demo_portfolio(
     orch: Orchestrator, market_engine: Engine
 ) -> None:
-    # The spec's first example, on a portfolio holding the demo's instruments
-    portfolio = new_portfolio(
-        market_engine, cash=15_000, positions={"AAPL": (60, 139.42), "XOM": (45, 79.72)}
+    # The spec's first example, on the demo portfolio (as `portfolio seed-demo` makes it)
+    portfolio = seed_demo(
+        market_engine, user_id="demo", now=utcnow(), portfolio_id=f"demo-{uuid.uuid4().hex[:8]}"
     )
     goal = UserGoal(
         description="Create a new trading bot for my portfolio",
@@ -237,9 +239,14 @@ def test_spec_example_trading_bot_analyses_the_demo_portfolio(
     # Its portfolio step (task_001, analyze_portfolio) ran on the portfolio's real prices
     analysis = outputs["task_001"]
     assert analysis is not None and analysis["portfolio_id"] == portfolio.id
-    assert {p["symbol"] for p in analysis["positions"]} == {"AAPL", "XOM"}
+    assert {p["symbol"] for p in analysis["positions"]} == set(DEMO_HOLDINGS)
     assert analysis["returns"]["observations"] > 200
-    assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", analysis["end"])
+    assert analysis["end"] == "2018-04-11"  # the last shipped close of the demo's stocks
+    assert analysis["benchmark"]["symbol"] == "SPY"
+    # and the plan's next steps ran: the bot's project, then its code from the analysis
+    assert outputs["task_002"] is not None
+    assert outputs["task_002"]["template"] == "python-trading-bot"
+    assert outputs["task_003"] is not None
     # and the portfolio module published its context into the run's live context
     modules = orch.runtime.context.module_contexts("demo", run_id)
     assert modules["portfolio"]["active_portfolio"]["portfolio_id"] == portfolio.id
