@@ -109,16 +109,24 @@ def follow(
         console.print(event_line(event), highlight=False, markup=False)
 
 
-#: Output fields that name files a task wrote (reports, backups, projects).
-_FILE_FIELDS = ("html", "json_path", "markdown", "pdf", "path", "project_dir")
+#: Report files in a generate_report output's ``files``.
+_REPORT_FIELDS = ("html", "json_path", "markdown", "pdf")
+#: Fields marking outputs whose ``path`` is something the task created (a backup, a
+#: project), unlike a file operation's ``path``, which may only have been read.
+_CREATED_MARKERS = ("bytes_written", "template")
 
 
 def written_files(output: object) -> list[str]:
-    """Paths of the files a task's output says it wrote, for the run's summary."""
+    """Paths of the files a task's output says it created, for the run's summary."""
     if not isinstance(output, dict):
         return []
-    found = [str(output[k]) for k in _FILE_FIELDS if isinstance(output.get(k), str)]
-    return found + written_files(output.get("files"))
+    found: list[str] = []
+    if isinstance(output.get("path"), str) and any(k in output for k in _CREATED_MARKERS):
+        found.append(output["path"])
+    files = output.get("files")
+    if isinstance(files, dict):
+        found += [str(files[k]) for k in _REPORT_FIELDS if isinstance(files.get(k), str)]
+    return found
 
 
 def result_summary(result: ExecutionResult) -> str:

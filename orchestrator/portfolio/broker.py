@@ -61,6 +61,9 @@ class Order(StrictModel):
     task_id: str | None = None
     #: Recorded in the fill's audit entry.
     approved_by_person: bool = False
+    #: Refuse (code ``needs_approval``) if the fill's notional would be larger: what a
+    #: person approved, or the approval limit, priced again at fill time.
+    max_notional: float | None = None
 
 
 class Fill(StrictModel):
@@ -163,6 +166,11 @@ class PaperBroker(Repository):
         if done is not None:
             return done
         quote = self.quote(order)
+        if order.max_notional is not None and quote.notional > order.max_notional:
+            raise TradeRejected(
+                "needs_approval",
+                f"the fill would be {quote.notional:,.2f}, above {order.max_notional:,.2f}",
+            )
         try:
             with self._tx() as session:
                 portfolio = lock_portfolio(session, order.portfolio_id, order.user_id)

@@ -24,7 +24,8 @@ class BrokerConfig:
 
 class TradeRejected(ValueError):
     """The order breaks a rule; ``code`` says which (insufficient_cash, short_not_allowed,
-    position_limit, no_price, key_reused, unknown_trade)."""
+    position_limit, no_price, invalid_quantity, key_reused, unknown_trade,
+    unknown_portfolio, needs_approval)."""
 
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)

@@ -16,7 +16,7 @@ from orchestrator.models.enums import TaskType
 from orchestrator.models.params import ExecuteTradeParams
 from orchestrator.portfolio.broker import FillListener, Order
 from orchestrator.portfolio.records import Trade
-from orchestrator.portfolio.rules import TradeRejected, needs_approval
+from orchestrator.portfolio.rules import TradeRejected
 from tasks.approval import ApprovalRequired
 from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, PermissionDeniedError
@@ -64,6 +64,13 @@ def trade_handler(listener: FillListener | None = None) -> Handler:
             raise PermissionDeniedError(f"user {ctx.user_id} may not trade")
         load_portfolio(ctx, params.portfolio_id)
         broker = ctx.runtime.portfolio.broker(listener)
+        config = broker.config
+        approved = ctx.approval.get("notional") if ctx.approval else None
+        ceiling = (
+            approved * (1 + APPROVAL_TOLERANCE)
+            if isinstance(approved, int | float)
+            else config.approval_notional
+        )
         order = Order(
             portfolio_id=params.portfolio_id,
             user_id=ctx.user_id,
@@ -74,16 +81,21 @@ def trade_handler(listener: FillListener | None = None) -> Handler:
             run_id=ctx.run_id,
             task_id=ctx.task_id,
             approved_by_person=ctx.approved,
+            # The price is read again when filling: the ceiling holds at that moment too.
+            max_notional=ceiling,
         )
         try:
             if broker.replay(order) is None:
                 # Validate first: a person is never asked to approve an order that the
                 # portfolio's rules would refuse anyway.
                 quote = broker.validate(order)
-                if needs_approval(quote, broker.config):
-                    _gate(ctx, order, quote.notional, broker.config.approval_notional)
+                if quote.notional > ceiling:
+                    _gate(ctx, order, quote.notional, config.approval_notional)
             fill = broker.execute(order, now=utcnow())
         except TradeRejected as exc:
+            if exc.code == "needs_approval":
+                # The price moved past the ceiling between the check and the fill.
+                _gate(ctx, order, broker.quote(order).notional, config.approval_notional)
             audit(ctx, AuditAction.TRADE_REFUSED, {"code": exc.code, "reason": str(exc)})
             raise InvalidInputError(str(exc), code=exc.code) from exc
         publish_portfolio_context(ctx, params.portfolio_id)

@@ -43,6 +43,9 @@ UNSHARE_FLAGS = (
     "--map-root-user",
     "--mount",
     "--pid",
+    # No network: project code must not reach the broker, Redis or Postgres (a forged
+    # Celery message could run any task as any user). Only a loopback that is down.
+    "--net",
     "--fork",
     "--kill-child",
     "--mount-proc",
@@ -191,7 +194,8 @@ def enter(options: argparse.Namespace) -> None:
     _mount(None, "/", None, _MS_REC | _MS_PRIVATE, "")
     project = os.path.realpath(options.project)
     # A private /tmp: the host's holds other processes' files (and sockets).
-    hidden = [os.path.realpath(d) for d in [*options.hide, "/tmp"]]  # noqa: S108
+    # /dev/shm too: the worker's semaphores and shared memory live there.
+    hidden = [os.path.realpath(d) for d in [*options.hide, "/tmp", "/dev/shm"]]  # noqa: S108
     # What the command needs back once the tmpfs mounts cover it: the project, and the
     # interpreter and its environment when they live under a hidden directory (a
     # checkout with its .venv under /tmp, say). Opened first: the only way back later.
@@ -204,6 +208,11 @@ def enter(options: argparse.Namespace) -> None:
         }
         if any(_under(p, h) for h in hidden)
     ]
+    for path in needed[1:]:
+        # Binding back a directory that holds a hidden one (or the project) would cover
+        # what was just hidden or bound: refuse instead of relying on mount semantics.
+        if any(_under(h, path) for h in hidden) or _under(project, path):
+            raise OSError(f"the interpreter's directory {path} holds a hidden directory")
     fds = {path: os.open(path, os.O_PATH | os.O_DIRECTORY) for path in needed}
     for directory in hidden:
         if os.path.isdir(directory):

@@ -15,6 +15,8 @@ import logging
 import os
 from pathlib import Path, PurePosixPath
 
+from sqlalchemy.engine import make_url
+
 from config import CONFIG_DIR
 from config.settings import Settings
 from orchestrator.history.audit import AuditAction, utc_now
@@ -112,11 +114,27 @@ def _jailed(
         executable=executable,
         project_dir=project_dir,
         cwd=cwd,
-        hide=[settings.resolved_workspace_root, settings.data_dir.resolve()],
+        hide=_hidden_directories(settings),
         read_only=[project_dir / name for name in sorted(RESERVED_NAMES)],
         limits=limits,
     )
     return argv, unshare, "namespaces"
+
+
+def _hidden_directories(settings: Settings) -> list[Path]:
+    """Everything the orchestrator keeps on disk: workspaces, data, reports, backups and
+    an SQLite history; jailed code runs as the worker's uid and could read them all."""
+    hidden = [
+        settings.resolved_workspace_root,
+        settings.data_dir,
+        settings.resolved_reports_dir,
+        settings.resolved_backup_dir,
+    ]
+    database = make_url(settings.resolved_database_url)
+    if database.get_backend_name() == "sqlite" and database.database:
+        hidden.append(Path(database.database).parent)
+    # A directory that does not exist has nothing to hide (the jail skips it).
+    return sorted({p.resolve() for p in hidden})
 
 
 def _working_dir(project_dir: Path, raw: str | None) -> tuple[PurePosixPath, Path]:

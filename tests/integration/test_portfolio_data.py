@@ -385,3 +385,20 @@ def test_a_later_generation_gets_the_live_fill_back_instead_of_trading_again(
     )
     assert not fresh.replayed and fresh.trade.id != first.trade.id
     assert [t.id for t in paper.live_fills("run-x", "t1")] == [fresh.trade.id]
+
+
+def test_a_fill_above_its_notional_ceiling_is_refused_at_fill_time(
+    market_engine: Engine,
+) -> None:
+    # 10 AAPL cost about 1,725: a ceiling of 1,700 (what a person approved) refuses it
+    portfolio = new_portfolio(market_engine, cash=5_000)
+    with pytest.raises(TradeRejected) as caught:
+        broker(market_engine).execute(
+            order(portfolio.id, f"{portfolio.id}:k", max_notional=1_700.0), now=utcnow()
+        )
+    assert caught.value.code == "needs_approval"
+    assert broker(market_engine).trades(portfolio.id) == []
+    fill = broker(market_engine).execute(
+        order(portfolio.id, f"{portfolio.id}:k", max_notional=1_800.0), now=utcnow()
+    )
+    assert not fill.replayed and fill.trade.notional < 1_800

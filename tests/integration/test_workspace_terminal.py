@@ -87,6 +87,7 @@ def test_jail_argv_is_unshare_then_the_jail_module() -> None:
         "--map-root-user",
         "--mount",
         "--pid",
+        "--net",
         "--fork",
         "--kill-child",
         "--mount-proc",
@@ -109,6 +110,13 @@ try:
     found["git_head"] = "written"
 except OSError as exc:
     found["git_head"] = exc.strerror
+import socket
+try:
+    socket.create_connection(("127.0.0.1", 6379), timeout=2).close()
+    found["redis"] = "reached"
+except OSError as exc:
+    found["redis"] = str(exc)
+found["shm"] = sorted(os.listdir("/dev/shm"))
 print(json.dumps(found))
 """
 
@@ -133,6 +141,9 @@ def test_project_code_sees_no_other_workspace_nor_worker_environ(
     assert len(found["pids"]) <= 2  # the jail's own PID namespace only
     assert found["git_head"] != "written"
     assert "pwned" not in (project_dir(orch, "snoop") / ".git" / "HEAD").read_text()
+    # No network: the Redis the worker uses (and the tests reach) is unreachable
+    assert found["redis"] != "reached"
+    assert found["shm"] == []  # a private /dev/shm
 
 
 @pytest.mark.parametrize(
