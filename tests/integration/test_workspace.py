@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import select
 import subprocess
 import time
 from collections.abc import Iterator
@@ -248,12 +249,29 @@ def _children(token: str) -> list[int]:
     return found
 
 
+def _wait_gone(token: str, timeout_s: float = 10.0) -> list[int]:
+    """Wait until no live process has ``token`` in its argv (on pidfds: woken by each
+    exit, no polling); returns the pids still alive at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    for pid in _children(token):
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:
+            continue
+        try:
+            select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        finally:
+            os.close(fd)
+    return _children(token)
+
+
+# The command and its child block until killed: the timeout is what ends them.
 SPAWNER = """\
-import subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "slow-child"])
+import signal, subprocess, sys
+child = subprocess.Popen([sys.executable, "-c", "import signal; signal.pause()", "slow-child"])
 open("child.pid", "w").write(str(child.pid))
 print("started", flush=True)
-time.sleep(120)
+signal.pause()
 """
 
 
@@ -270,10 +288,7 @@ def test_timeout_kills_the_whole_process_group(orch: Orchestrator) -> None:
     assert output["stdout_tail"] == "started\n"
     assert time.monotonic() - started < 30
     # The pid in child.pid is one of the jail's PID namespace: find the child by its argv.
-    deadline = time.monotonic() + 10
-    while _children("slow-child") and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not _children("slow-child"), "the command's child outlived its timeout"
+    assert not _wait_gone("slow-child"), "the command's child outlived its timeout"
 
 
 def test_output_is_capped_keeping_the_tail(orch: Orchestrator) -> None:
