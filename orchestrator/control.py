@@ -53,6 +53,15 @@ class InvalidUserError(ValueError):
     """A user id that can't be one (it would leak into other users' keys)."""
 
 
+def checked_user_id(user_id: str) -> str:
+    """``user_id`` if it can be one; user ids form Redis keys, so anything else is refused."""
+    if not USER_ID_RE.fullmatch(user_id):
+        raise InvalidUserError(
+            f"invalid user id {user_id!r}: use 1-64 letters, digits, '_', '.', '@' or '-'"
+        )
+    return user_id
+
+
 class RunNotFound(KeyError):
     """No such run for this user (other users' runs are indistinguishable from missing)."""
 
@@ -181,12 +190,7 @@ class Orchestrator:
 
     def _user(self, user: str | None) -> str:
         """The acting user (the default from settings), validated: ids form Redis keys."""
-        user_id = user or self.runtime.settings.default_user
-        if not USER_ID_RE.fullmatch(user_id):
-            raise InvalidUserError(
-                f"invalid user id {user_id!r}: use 1-64 letters, digits, '_', '.', '@' or '-'"
-            )
-        return user_id
+        return checked_user_id(user or self.runtime.settings.default_user)
 
     def _meta(self, run_id: str, user_id: str) -> RunMeta:
         meta = self.runtime.context.run_meta(user_id, run_id)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from orchestrator.history.audit import AuditAction, AuditEntry
 from orchestrator.models import AITask, TaskChain
 from orchestrator.models.base import JsonScalar
 
@@ -35,6 +36,17 @@ class HandlerContext:
     def approved(self) -> bool:
         """A person approved this task at its approval gate."""
         return self.approval is not None
+
+    def audit(self, action: AuditAction, **detail: Any) -> None:
+        """Write one audit entry for this task (its user, run and task)."""
+        entry = AuditEntry(
+            user_id=self.user_id,
+            action=action,
+            run_id=self.run_id,
+            task_id=self.task_id,
+            detail=detail,
+        )
+        self.runtime.history.record_audit([entry])
 
     @property
     def effect_key(self) -> str:

@@ -15,13 +15,13 @@ function called with the registry).
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.models import Module, TaskType
+from orchestrator.models import PARAMS_OF, Module, TaskType
 from tasks.context import HandlerContext
 from tasks.hooks import RecoveryHooks
 
@@ -134,6 +134,29 @@ class TaskRegistry:
             return func
 
         return decorate
+
+    def install_module(
+        self,
+        module: Module,
+        handlers: Mapping[TaskType, str],
+        compensations: Mapping[TaskType, str],
+    ) -> None:
+        """Replace built-in types' handlers with a module's (``"package.module:attr"``,
+        imported lazily) and register their compensations; estimates and parameter
+        models stay those of the built-in registration."""
+        for task_type, handler in handlers.items():
+            existing = self.spec_for(task_type)
+            self.register(
+                task_type,
+                module=module,
+                params=PARAMS_OF[task_type],
+                handler=lazy(handler),
+                expected_duration_ms=existing.expected_duration_ms if existing else 2_000,
+                base_confidence=existing.base_confidence if existing else 0.9,
+                replace=True,
+            )
+        for task_type, compensation in compensations.items():
+            self.hooks.register_compensation(task_type, lazy(compensation))
 
     def spec_for(self, task_type: str) -> TaskSpec | None:
         return self._specs.get(str(task_type))

@@ -18,7 +18,7 @@ from sqlalchemy import Engine
 from config.settings import Settings
 from orchestrator.cli.common import EXIT_FAILED, console, fail, print_json
 from orchestrator.context import utcnow
-from orchestrator.control import USER_ID_RE
+from orchestrator.control import InvalidUserError, checked_user_id
 from orchestrator.history import create_history_engine, upgrade
 from orchestrator.portfolio.market_data import DatabaseMarketData
 from orchestrator.portfolio.store import (
@@ -54,10 +54,10 @@ def database() -> Iterator[tuple[Settings, Engine]]:
 
 
 def _user(settings: Settings, user: str | None) -> str:
-    user_id = user or settings.default_user
-    if not USER_ID_RE.fullmatch(user_id):
-        fail(f"invalid user id {user_id!r}")
-    return user_id
+    try:
+        return checked_user_id(user or settings.default_user)
+    except InvalidUserError as exc:
+        fail(str(exc))
 
 
 @click.group()

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -222,12 +222,24 @@ class PaperBroker(Repository):
             return Reversal(again, replayed=True)
         return Reversal(trade, replayed=False)
 
-    def trades(self, portfolio_id: str) -> list[Trade]:
+    def trades(self, portfolio_id: str, *, last: int | None = None) -> list[Trade]:
+        """The portfolio's trades, oldest first (only the ``last`` ones when given)."""
+        query = select(TradeRow).where(TradeRow.portfolio_id == portfolio_id)
+        if last is not None:
+            query = query.order_by(TradeRow.id.desc()).limit(last)
         with self._tx() as session:
-            rows = session.scalars(
-                select(TradeRow).where(TradeRow.portfolio_id == portfolio_id).order_by(TradeRow.id)
-            ).all()
-            return [trade_record(r) for r in rows]
+            rows = session.scalars(query).all()
+            return sorted((trade_record(r) for r in rows), key=lambda t: t.id)
+
+    def trade_counts(self, portfolio_id: str) -> dict[tuple[str, TradeSide], int]:
+        """Number of trades by (symbol, side), counted by the database."""
+        query = (
+            select(TradeRow.symbol, TradeRow.side, func.count())
+            .where(TradeRow.portfolio_id == portfolio_id)
+            .group_by(TradeRow.symbol, TradeRow.side)
+        )
+        with self._tx() as session:
+            return {(r[0], TradeSide(r[1])): int(r[2]) for r in session.execute(query)}
 
     def _check(
         self, session: Session, portfolio: PortfolioRow, order: Order, quote: FillQuote

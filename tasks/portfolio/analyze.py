@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from orchestrator.models.params import AnalyzePortfolioParams, Timeframe
 from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, ResourceUnavailableError
@@ -39,15 +37,14 @@ def analyze_portfolio(
         if params.include_benchmarks
         else None
     )
-    # The first available date only matters for timeframe=max; ten years back is plenty
-    # for the other windows and keeps the query small.
-    first = (
-        market.closes(symbols, end=as_of).index.min() if params.timeframe is Timeframe.MAX else None
-    )
-    start = window_start(
-        as_of, params.timeframe, first.date() if first is not None else as_of - timedelta(days=3700)
-    )
-    prices = market.closes(symbols, start=start, end=as_of)
+    if params.timeframe is Timeframe.MAX:
+        # The whole history: one query, and the window starts at its first price.
+        prices = market.closes(symbols, end=as_of)
+        start = prices.index.min().date() if not prices.empty else as_of
+    else:
+        # window_start needs the first available date only for timeframe=max.
+        start = window_start(as_of, params.timeframe, as_of)
+        prices = market.closes(symbols, start=start, end=as_of)
     if prices.empty:
         raise ResourceUnavailableError(
             f"no prices for {', '.join(symbols)} between {start} and {as_of}", symbols=symbols

@@ -6,12 +6,12 @@ field ``portfolio``), where later tasks, ``orchestrator status`` and backups see
 
 from __future__ import annotations
 
-from collections import Counter
 from datetime import date
 
 from pydantic import Field
 
 from orchestrator.models.base import StrictModel
+from orchestrator.models.params import TradeSide
 from orchestrator.portfolio.alerts import StoredAlert
 from orchestrator.portfolio.records import Trade, Valuation
 from orchestrator.portfolio.services import PortfolioServices
@@ -52,15 +52,15 @@ def build_portfolio_context(
 ) -> PortfolioContext:
     owned = services.store.list_for(user_id)
     active = next((p for p in owned if p.id == portfolio_id), None)
-    trades = services.broker().trades(portfolio_id) if active else []
-    counts: dict[str, Counter[str]] = {}
-    for trade in trades:
-        counts.setdefault(trade.symbol, Counter())[trade.side.value] += 1
+    broker = services.broker()
+    counts: dict[str, dict[TradeSide, int]] = {}
+    for (symbol, side), count in (broker.trade_counts(portfolio_id) if active else {}).items():
+        counts.setdefault(symbol, {})[side] = count
     symbols = sorted(active.quantities()) if active else []
     return PortfolioContext(
         portfolios=[PortfolioSummary(id=p.id, name=p.name) for p in owned],
         active_portfolio=value_portfolio(active, services.market) if active else None,
-        recent_transactions=trades[-RECENT_TRADES:],
+        recent_transactions=broker.trades(portfolio_id, last=RECENT_TRADES) if active else [],
         market_data=MarketDataState(
             as_of=services.market.latest_date(symbols) if symbols else None,
             symbols=symbols,
@@ -68,7 +68,7 @@ def build_portfolio_context(
         ),
         alerts=services.alerts.rules(portfolio_id) if active else [],
         trading_patterns=[
-            TradingPattern(symbol=s, buys=c["buy"], sells=c["sell"])
+            TradingPattern(symbol=s, buys=c.get(TradeSide.BUY, 0), sells=c.get(TradeSide.SELL, 0))
             for s, c in sorted(counts.items())
         ],
     )

@@ -20,7 +20,7 @@ from orchestrator.portfolio.rules import TradeRejected
 from tasks.approval import ApprovalRequired
 from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, PermissionDeniedError
-from tasks.portfolio.common import audit, load_portfolio
+from tasks.portfolio.common import load_portfolio
 from tasks.portfolio.context import publish_portfolio_context
 from tasks.registry import Handler, Inputs
 
@@ -96,7 +96,7 @@ def trade_handler(listener: FillListener | None = None) -> Handler:
             if exc.code == "needs_approval":
                 # The price moved past the ceiling between the check and the fill.
                 _gate(ctx, order, broker.quote(order).notional, config.approval_notional)
-            audit(ctx, AuditAction.TRADE_REFUSED, {"code": exc.code, "reason": str(exc)})
+            ctx.audit(AuditAction.TRADE_REFUSED, code=exc.code, reason=str(exc))
             raise InvalidInputError(str(exc), code=exc.code) from exc
         publish_portfolio_context(ctx, params.portfolio_id)
         return TradeResult(

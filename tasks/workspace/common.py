@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from orchestrator.history.audit import AuditAction, AuditEntry
+from orchestrator.history.audit import AuditAction
 from orchestrator.models import TaskType
 from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, ResourceConflictError, ResourceUnavailableError
@@ -69,14 +69,6 @@ class Scope:
         )
 
 
-def audit(ctx: HandlerContext, action: AuditAction, **detail: Any) -> None:
-    """One audit entry for this task."""
-    entry = AuditEntry(
-        user_id=ctx.user_id, action=action, run_id=ctx.run_id, task_id=ctx.task_id, detail=detail
-    )
-    ctx.runtime.history.record_audit([entry])
-
-
 def audits_refusals(
     handler: Callable[[P, dict[str, Any], HandlerContext], O],
 ) -> Callable[[P, dict[str, Any], HandlerContext], O]:
@@ -87,8 +79,7 @@ def audits_refusals(
         try:
             return handler(params, inputs, ctx)
         except (SandboxEscapeError, SandboxInputError) as refusal:
-            audit(
-                ctx,
+            ctx.audit(
                 AuditAction.WORKSPACE_REFUSED,
                 task_type=str(ctx.task.type),
                 error_type=refusal.error_type.value,

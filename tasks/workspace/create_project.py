@@ -28,7 +28,6 @@ from tasks.registry import Inputs
 from tasks.workspace.common import (
     AlreadyExistsError,
     Scope,
-    audit,
     audits_refusals,
     publish_context,
 )
@@ -146,8 +145,7 @@ def create_project(
             raise ResourceConflictError(
                 f"project {project_id!r} appeared while it was being created", project_id=project_id
             ) from exc
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.GIT_CHANGED,
         project_id=project_id,
         operation="create_project",
@@ -188,8 +186,7 @@ def undo_create_project(
         trash = scope.workspace.state_dir / "trash" / f"{project_id}-{stamp}"
         trash.parent.mkdir(parents=True, exist_ok=True)
         os.rename(project_dir, trash)
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.GIT_CHANGED,
         project_id=project_id,
         operation="undo create_project",

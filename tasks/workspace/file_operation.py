@@ -26,7 +26,6 @@ from tasks.registry import Inputs
 from tasks.workspace.common import (
     AlreadyExistsError,
     Scope,
-    audit,
     audits_refusals,
     existing_project,
     publish_context,
@@ -204,8 +203,7 @@ def file_operation(
             result.size_bytes, result.sha256 = _change(params, files, journal, path, destination)
             result.effect_key = ctx.effect_key
             journal.record_output(result)
-        audit(
-            ctx,
+        ctx.audit(
             AuditAction.FILE_CHANGED,
             project_id=project_id,
             operation=params.operation.value,
@@ -234,8 +232,7 @@ def undo_file_operation(
         )
         restored = journal.restore()
         journal.retire()
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.FILE_CHANGED,
         project_id=project_id,
         operation=f"undo {output.get('operation')}",

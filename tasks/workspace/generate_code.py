@@ -24,7 +24,6 @@ from tasks.errors import DependencyFailureError
 from tasks.registry import Inputs
 from tasks.workspace.common import (
     Scope,
-    audit,
     audits_refusals,
     existing_project,
     publish_context,
@@ -131,8 +130,7 @@ def generate_code(
             task_id=ctx.task_id,
         )
         journal.record_output(result)
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.GIT_CHANGED,
         project_id=project_id,
         operation="generate_code",
@@ -165,8 +163,7 @@ def undo_generate_code(
         )
         restored = journal.restore()
         journal.retire()
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.GIT_CHANGED,
         project_id=project_id,
         operation="undo generate_code",

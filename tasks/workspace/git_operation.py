@@ -28,7 +28,6 @@ from tasks.errors import InvalidInputError
 from tasks.registry import Inputs
 from tasks.workspace.common import (
     Scope,
-    audit,
     audits_refusals,
     existing_project,
     publish_context,
@@ -233,8 +232,7 @@ def git_operation(
             journal.record_output(out)
     out.head, out.branch = repo.head(), repo.branch()
     if not is_read_only(params):
-        audit(
-            ctx,
+        ctx.audit(
             AuditAction.GIT_CHANGED,
             project_id=project_id,
             operation=params.operation.value,
@@ -290,8 +288,7 @@ def undo_git_operation(
             result.effect_key,
             max_file_bytes=ctx.runtime.settings.workspace_max_file_bytes,
         ).retire()
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.GIT_CHANGED,
         project_id=result.project_id,
         operation=f"undo {result.operation.value}",

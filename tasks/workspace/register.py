@@ -10,10 +10,8 @@ not in every CLI command that builds a registry.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
-
-from orchestrator.models import PARAMS_OF, Module, TaskType
-from tasks.registry import TaskRegistry, lazy
+from orchestrator.models import Module, TaskType
+from tasks.registry import TaskRegistry
 
 HANDLERS: dict[TaskType, str] = {
     TaskType.CREATE_PROJECT: "tasks.workspace.create_project:create_project",
@@ -33,18 +31,4 @@ COMPENSATIONS: dict[TaskType, str] = {
 
 def register_workspace(registry: TaskRegistry) -> None:
     """Install the workspace handlers (``replace=True``) and their compensations."""
-    for task_type, handler in HANDLERS.items():
-        existing = registry.spec_for(task_type.value)
-        params: type[BaseModel] = PARAMS_OF[task_type]
-        registry.register(
-            task_type,
-            module=Module.WORKSPACE,
-            params=params,
-            handler=lazy(handler),
-            # The built-in placeholder carries the shipped estimates.
-            expected_duration_ms=existing.expected_duration_ms if existing else 2_000,
-            base_confidence=existing.base_confidence if existing else 0.9,
-            replace=True,
-        )
-    for task_type, compensation in COMPENSATIONS.items():
-        registry.hooks.register_compensation(task_type.value, lazy(compensation))
+    registry.install_module(Module.WORKSPACE, HANDLERS, COMPENSATIONS)

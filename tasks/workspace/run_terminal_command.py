@@ -28,7 +28,6 @@ from tasks.registry import Inputs
 from tasks.workspace.commands import CheckedCommand, CommandAllowList, resolve_executable
 from tasks.workspace.common import (
     Scope,
-    audit,
     audits_refusals,
     existing_project,
     publish_context,
@@ -206,8 +205,7 @@ def run_terminal_command(
         timeout_s=timeout_s,
         isolation=isolation,
     )
-    audit(
-        ctx,
+    ctx.audit(
         AuditAction.COMMAND_RUN,
         project_id=project_id,
         argv=checked.argv,
