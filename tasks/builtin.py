@@ -12,10 +12,10 @@ from pydantic import BaseModel
 from orchestrator.models import MODULE_OF, PARAMS_OF, TaskType
 from tasks.context import HandlerContext
 from tasks.errors import NotImplementedYetError
+from tasks.assistant.register import register_assistant
 from tasks.portfolio.register import register_portfolio
 from tasks.registry import Handler, Inputs, TaskRegistry
-from tasks.system.backup_state import backup_state
-from tasks.system.monitor_health import monitor_health
+from tasks.system.register import register_system
 from tasks.workspace.register import register_workspace
 
 #: Typical duration (ms) and first-attempt success rate per type, before history exists.
@@ -40,12 +40,6 @@ DEFAULT_ESTIMATES: dict[TaskType, tuple[int, float]] = {
     TaskType.MONITOR_HEALTH: (1_500, 0.98),
 }
 
-IMPLEMENTED: dict[TaskType, Handler] = {
-    TaskType.MONITOR_HEALTH: monitor_health,
-    TaskType.BACKUP_STATE: backup_state,
-}
-
-
 def _not_implemented(task_type: TaskType) -> Handler:
     def handler(params: BaseModel, inputs: Inputs, ctx: HandlerContext) -> BaseModel:
         raise NotImplementedYetError(
@@ -63,17 +57,18 @@ def default_registry() -> TaskRegistry:
     registry = TaskRegistry()
     for task_type in TaskType:
         duration_ms, confidence = DEFAULT_ESTIMATES[task_type]
-        handler = IMPLEMENTED.get(task_type)
         registry.register(
             task_type,
             module=MODULE_OF[task_type],
             params=PARAMS_OF[task_type],
-            handler=handler if handler is not None else _not_implemented(task_type),
+            handler=_not_implemented(task_type),
             expected_duration_ms=duration_ms,
             base_confidence=confidence,
-            implemented=handler is not None,
+            implemented=False,
         )
     # Modules register their own handlers and recovery hooks (compensations, fallbacks).
     register_portfolio(registry)
     register_workspace(registry)
+    register_assistant(registry)
+    register_system(registry)
     return registry

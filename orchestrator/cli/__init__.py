@@ -319,3 +319,18 @@ _register_steering(main)
 from orchestrator.cli.portfolio import register as _register_portfolio  # noqa: E402
 
 _register_portfolio(main)
+
+# Knowledge base commands (add, search, list).
+from orchestrator.cli.knowledge import register as _register_knowledge  # noqa: E402
+
+_register_knowledge(main)
+
+# System commands (restore, health).
+from orchestrator.cli.system import register as _register_system  # noqa: E402
+
+_register_system(main)
+
+# Reconciling live context with history (sync).
+from orchestrator.cli.sync import register as _register_sync  # noqa: E402
+
+_register_sync(main)

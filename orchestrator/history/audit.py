@@ -36,6 +36,11 @@ class AuditAction(StrEnum):
     COMMAND_RUN = "command_run"
     FILE_CHANGED = "file_changed"
     GIT_CHANGED = "git_changed"
+    # The ai-assistant and system modules.
+    KNOWLEDGE_ADDED = "knowledge_added"
+    VALIDATION_RUN = "validation_run"
+    RUN_RESTORED = "run_restored"
+    RUN_REPAIRED = "run_repaired"
 
 
 def utc_now() -> datetime:
