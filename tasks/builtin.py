@@ -10,9 +10,9 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from orchestrator.models import MODULE_OF, PARAMS_OF, TaskType
+from tasks.assistant.register import register_assistant
 from tasks.context import HandlerContext
 from tasks.errors import NotImplementedYetError
-from tasks.assistant.register import register_assistant
 from tasks.portfolio.register import register_portfolio
 from tasks.registry import Handler, Inputs, TaskRegistry
 from tasks.system.register import register_system
@@ -39,6 +39,7 @@ DEFAULT_ESTIMATES: dict[TaskType, tuple[int, float]] = {
     TaskType.BACKUP_STATE: (1_000, 0.98),
     TaskType.MONITOR_HEALTH: (1_500, 0.98),
 }
+
 
 def _not_implemented(task_type: TaskType) -> Handler:
     def handler(params: BaseModel, inputs: Inputs, ctx: HandlerContext) -> BaseModel:
