@@ -7,12 +7,39 @@ downstream task never has to guess how a number was computed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
+from enum import StrEnum
 
 from pydantic import Field
 
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import AnalysisType, Timeframe
+
+#: Fewer daily returns than this make every figure shaky (annualised figures above all):
+#: the analysis, the research and the insights all qualify what rests on fewer.
+FEW_OBSERVATIONS = 60
+
+
+class VolatilityRegime(StrEnum):
+    """Recent volatility against its baseline (``tasks.portfolio.metrics.volatility_regime``)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    UNKNOWN = "unknown"
+
+
+def weights_by_symbol(positions: Iterable[tuple[str, float]]) -> dict[str, float]:
+    """Symbol -> summed weight of its ``(symbol, weight)`` positions, in first-seen order.
+
+    One symbol held in two lots is one holding; a negative weight (a short lot) counts as
+    0, since every consumer (research, insights, generated bots) reads a long-only book.
+    """
+    weights: dict[str, float] = {}
+    for symbol, weight in positions:
+        weights[symbol] = weights.get(symbol, 0.0) + max(weight, 0.0)
+    return weights
 
 
 class Conventions(StrictModel):
@@ -176,3 +203,7 @@ class PortfolioAnalysis(StrictModel):
     series: list[SeriesPoint]
     quality: DataQuality
     conventions: Conventions = Field(default_factory=Conventions)
+
+    def weights_by_symbol(self) -> dict[str, float]:
+        """Symbol -> summed end-of-window weight of its positions (module function)."""
+        return weights_by_symbol((p.symbol, p.weight) for p in self.positions)

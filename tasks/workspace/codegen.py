@@ -100,6 +100,7 @@ def render_code(
     features: Sequence[str] = (),
     document_types: Sequence[str] = (),
     upstream: Mapping[str, Any] | None = None,
+    structure_task: str | None = None,
 ) -> RenderedFiles:
     """Render the files of ``code_type`` for the project ``project_name`` (its slug).
 
@@ -111,7 +112,8 @@ def render_code(
     * ``report_generator`` (file_type ``python`` or None; features from
       :data:`REPORT_FEATURES`, none meaning a Markdown report only): a report package
       reading a portfolio-analysis JSON file, with its CLI, an example input and tests.
-      An upstream ``sections`` list (a report structure) orders the report.
+      An upstream ``sections`` list (a report structure) orders the report;
+      ``structure_task`` names the upstream task whose structure is read (None: the first).
     * ``documentation`` (file_type None or ``markdown``; document_types from
       :data:`DOCUMENT_TYPES`, none meaning all): README, API reference and user guide for
       the code the upstream GENERATE_CODE outputs (``files: list[str]``) describe.
@@ -136,7 +138,7 @@ def render_code(
     if code_type == "trading-bot":
         return render_bot(project_name, file_type, upstream)
     if code_type == "report_generator":
-        return render_report(project_name, file_type, features, upstream)
+        return render_report(project_name, file_type, features, upstream, structure_task)
     return render_docs(project_name, file_type, document_types, upstream)
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tasks.errors import InvalidInputError
+from tasks.portfolio.analysis_models import weights_by_symbol
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,63}$")
 #: A PEP 508 distribution name; only names of this shape are written into pyproject.toml
@@ -118,7 +119,7 @@ def find_analysis(upstream: Mapping[str, Any] | None) -> Mapping[str, Any] | Non
 
 def _section_name(entry: Any) -> str | None:
     if isinstance(entry, Mapping):
-        # ANALYZE_CONTEXT is not built yet: accept {"name": ...} style entries too.
+        # Structures from elsewhere than ANALYZE_CONTEXT: accept {"name": ...} entries too.
         keys = [k for k in ("name", "id", "title") if isinstance(entry.get(k), str)]
         entry = entry[keys[0]] if keys else None
     if not isinstance(entry, str) or not entry.strip():
@@ -127,12 +128,21 @@ def _section_name(entry: Any) -> str | None:
 
 
 def find_report_sections(upstream: Mapping[str, Any] | None) -> list[str] | None:
-    """The ``sections`` of an upstream report structure (ANALYZE_CONTEXT), if any.
+    """The ``sections`` of an upstream report structure, if any.
 
-    Entries are strings (or objects with a string ``name``/``id``/``title``); anything else
-    is skipped, and a structure with no usable entry means the default sections.
+    ANALYZE_CONTEXT's report requirements are skipped here: the renderer reads them typed
+    (``upstream.find_model(ReportRequirements, ...)``). Otherwise, entries are strings (or
+    objects with a string ``name``/``id``/``title``); anything else is skipped, and a
+    structure with no usable entry means the default sections.
     """
-    for _, candidate in _candidates(upstream):
+    typed = {  # outputs that are ReportRequirements dumps
+        str(task_id)
+        for task_id, output in (upstream or {}).items()
+        if isinstance(output, Mapping) and output.get("analysis_type") == "report_requirements"
+    }
+    for where, candidate in _candidates(upstream):
+        if where in typed or any(where.startswith(f"{t}.") for t in typed):
+            continue
         sections = candidate.get("sections")
         if not isinstance(sections, list) or _is_analysis(candidate):
             continue
@@ -218,19 +228,20 @@ def _section(analysis: Mapping[str, Any], key: str) -> Mapping[str, Any]:
 
 
 def analysed_weights(analysis: Mapping[str, Any]) -> dict[str, float]:
-    """Symbol -> summed positive weight of its positions (validating every position)."""
+    """Symbol -> summed weight of its positions (validating every position).
+
+    The sum is ``analysis_models.weights_by_symbol``'s, as for a typed analysis.
+    """
     positions = analysis.get("positions")
     if not isinstance(positions, list):
         raise InvalidInputError("portfolio analysis: positions must be a list")
-    weights: dict[str, float] = {}
+    pairs: list[tuple[str, float]] = []
     for i, position in enumerate(positions):
         if not isinstance(position, Mapping):
             raise InvalidInputError(f"portfolio analysis: positions[{i}] must be an object")
         symbol = _symbol(position.get("symbol"), f"positions[{i}].symbol")
-        weight = _number(position.get("weight"), f"positions[{i}].weight") or 0.0
-        # One symbol held in two lots is one target; the bot is long only.
-        weights[symbol] = weights.get(symbol, 0.0) + max(weight, 0.0)
-    return weights
+        pairs.append((symbol, _number(position.get("weight"), f"positions[{i}].weight") or 0.0))
+    return weights_by_symbol(pairs)
 
 
 def analysed_risk(analysis: Mapping[str, Any]) -> tuple[float | None, float | None, str | None]:

@@ -5,6 +5,10 @@ init``, a first commit, the marker ``.orchestrator/project.json``) and then rena
 place in one step, so a project directory is either complete or absent. Renaming onto an
 existing non-empty directory fails, so nothing is ever overwritten.
 
+With ``structure`` (ANALYZE_CONTEXT's report requirements, the spec's
+``task_003_structure``) the README records the planned sections, formats, modules and
+features, and the output names the task they came from.
+
 A retry (same effect key) finds its own marker and returns the recorded output; a
 different project already holding the name is a RESOURCE_CONFLICT. The compensation moves
 the project to the user's trash -- only if it still holds exactly what was created.
@@ -22,8 +26,10 @@ from typing import Any
 from orchestrator.history.audit import AuditAction
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import CreateProjectParams
+from tasks.assistant.requirements_models import ReportRequirements
+from tasks.assistant.upstream import find_model, referenced_output
 from tasks.context import HandlerContext
-from tasks.errors import ResourceConflictError
+from tasks.errors import DependencyFailureError, InvalidInputError, ResourceConflictError
 from tasks.registry import Inputs
 from tasks.workspace.common import (
     AlreadyExistsError,
@@ -50,6 +56,46 @@ class CreateProjectResult(StrictModel):
     effect_key: str
     run_id: str
     task_id: str
+    #: The task whose report requirements (``structure``) shaped the project, if any.
+    structure_source: str | None = None
+
+
+def structure_context(
+    params: CreateProjectParams, inputs: Inputs, ctx: HandlerContext
+) -> tuple[str, dict[str, str]] | None:
+    """``(source task, README lines)`` of the report structure ``structure`` names.
+
+    The structure is ANALYZE_CONTEXT's report requirements, usually over a prerequisite
+    edge (so read from the run's live context). The project records it in its README;
+    GENERATE_CODE builds the modules it lists.
+    """
+    if params.structure is None:
+        return None
+    ref = params.structure
+    output = referenced_output(ref, inputs, ctx)
+    if output is None:
+        raise DependencyFailureError(
+            f"{ref} names the output of {ref.task_id}, which this run does not have",
+            missing=[ref.task_id],
+        )
+    found = find_model(ReportRequirements, {ref.task_id: output}, ref.task_id)
+    if found is None:
+        raise InvalidInputError(
+            f"{ref} names the output of {ref.task_id}, which is not report requirements "
+            "(analyze_context with analysis_type report_requirements)",
+            reference=str(ref),
+        )
+    structure = found[1].structure
+    lines = {
+        "report structure": f"from the report requirements of {ref.task_id}",
+        "report sections": ", ".join(s.value for s in structure.sections),
+        "report formats": ", ".join(f.value for f in structure.formats),
+        "planned modules": ", ".join(m.module for m in structure.modules),
+        "planned features": ", ".join(structure.feature_names) or "none",
+    }
+    if structure.notes:
+        lines["notes"] = "; ".join(structure.notes)
+    return ref.task_id, lines
 
 
 def read_marker(project_dir: Path) -> dict[str, Any] | None:
@@ -62,16 +108,21 @@ def read_marker(project_dir: Path) -> dict[str, Any] | None:
 
 
 def _build(
-    staging: Path, params: CreateProjectParams, ctx: HandlerContext, scope: Scope, project_id: str
+    staging: Path,
+    params: CreateProjectParams,
+    inputs: Inputs,
+    ctx: HandlerContext,
+    scope: Scope,
+    project_id: str,
 ) -> CreateProjectResult:
     from tasks.workspace import codegen  # the renderer; imported when a project is made
 
     settings = ctx.runtime.settings
+    context = {"goal": ctx.chain.goal.description, "run_id": ctx.run_id}
+    structure = structure_context(params, inputs, ctx)
+    context.update(structure[1] if structure else {})
     rendered = codegen.render_project(
-        params.template,
-        name=params.name,
-        dependencies=params.dependencies,
-        context={"goal": ctx.chain.goal.description, "run_id": ctx.run_id},
+        params.template, name=params.name, dependencies=params.dependencies, context=context
     )
     if staging.exists():
         shutil.rmtree(staging)  # an earlier attempt of this same effect stopped half-way
@@ -102,6 +153,7 @@ def _build(
         effect_key=ctx.effect_key,
         run_id=ctx.run_id,
         task_id=ctx.task_id,
+        structure_source=structure[0] if structure else None,
     )
     marker = {
         "project_id": project_id,
@@ -138,7 +190,7 @@ def create_project(
                 project_id=project_id,
             )
         staging = scope.workspace.state_dir / "staging" / key_dir_name(ctx.effect_key)
-        result = _build(staging, params, ctx, scope, project_id)
+        result = _build(staging, params, inputs, ctx, scope, project_id)
         try:
             os.rename(staging, target)
         except OSError as exc:  # something appeared at the target meanwhile

@@ -97,6 +97,7 @@ def generate_code(
             features=params.features,
             document_types=params.document_types,
             upstream=upstream,
+            structure_task=params.report_structure.task_id if params.report_structure else None,
         )
         paths: dict[PurePosixPath, str] = {}
         for raw, text in sorted(rendered.items()):

@@ -6,11 +6,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete
 
 from config.settings import Settings
 from orchestrator import Orchestrator
 from orchestrator.history import create_history_engine, upgrade
+from orchestrator.history.portfolio_tables import MarketPriceRow
 from orchestrator.portfolio.demo import load_demo_prices
 from tasks.builtin import default_registry
 from tests.support.plugin import register
@@ -74,3 +75,24 @@ def market_engine(migrated_pg_url: str) -> Iterator[Engine]:
     load_demo_prices(engine)
     yield engine
     engine.dispose()
+
+
+#: Symbols tests invent for their own prices; the shipped data has none of them.
+TEST_SYMBOL_PREFIX = "ZZ"
+
+
+@pytest.fixture(autouse=True)
+def _forget_invented_prices(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Delete the prices a test invented in the shared market database after it.
+
+    Research over "the market" (every priced instrument) and its window (up to the last
+    close) must see the shipped data only, whatever ran before it.
+    """
+    yield
+    if "market_engine" not in request.fixturenames:
+        return
+    engine: Engine = request.getfixturevalue("market_engine")
+    with engine.begin() as conn:
+        conn.execute(
+            delete(MarketPriceRow).where(MarketPriceRow.symbol.startswith(TEST_SYMBOL_PREFIX))
+        )
