@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -168,6 +168,19 @@ class Settings(BaseSettings):
     )
     alerts_interval_s: float = Field(
         default=300.0, gt=0, description="How often Celery beat evaluates every portfolio's alerts."
+    )
+
+    # -- system ----------------------------------------------------------------------------
+    health_interval_s: float = Field(
+        default=60.0, gt=0, description="How often Celery beat checks and records system health."
+    )
+    health_keep_days: float = Field(
+        default=7.0, gt=0, description="Recorded health reports older than this are pruned."
+    )
+    backup_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC-SHA256 signature BACKUP_STATE puts on backups; when set, "
+        "restore refuses a file without a valid signature unless an admin passes --unsigned.",
     )
 
     @property

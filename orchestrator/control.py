@@ -24,17 +24,17 @@ from orchestrator.history import (
     RecoveryStatsRow,
     RunRecord,
 )
+from orchestrator.history.records import history_task_states
 from orchestrator.local import EmbeddedWorkers
 from orchestrator.models import (
     ExecutionResult,
     ExecutionStatus,
     RunState,
     TaskChain,
-    TaskState,
-    TaskStatus,
     UserGoal,
 )
 from orchestrator.planner import TaskPlanner, TemplatePlanner
+from orchestrator.run_locks import EmbeddedRunLocks, embedded_run_locks
 from orchestrator.runtime import Runtime
 from recovery.backoff import MAX_TIMEOUT_ESCALATION
 from tasks.base import runtime_of
@@ -80,10 +80,12 @@ class Orchestrator:
             self.runtime.registry, self.runtime.settings.workflows_dir
         )
         self._workers: EmbeddedWorkers | None = None
+        self._run_locks: EmbeddedRunLocks | None = None
         if self.runtime.settings.embedded:
             self._workers = EmbeddedWorkers(
                 app, concurrency=self.runtime.settings.worker_concurrency
             )
+            self._run_locks = embedded_run_locks(self.runtime.settings)
 
     @classmethod
     def from_settings(
@@ -166,6 +168,8 @@ class Orchestrator:
             user_id=user_id,
             time_limit_grace_s=self.runtime.settings.time_limit_grace_s,
         )
+        if self._run_locks is not None:  # before history knows the run (see run_locks)
+            self._run_locks.hold(run_id)
         submitted_at = utcnow()
         self.runtime.history.record_submission(
             run_id=run_id, user_id=user_id, goal=chain.goal, chain=chain, submitted_at=submitted_at
@@ -223,28 +227,8 @@ class Orchestrator:
         record = self.runtime.history.get_run(run_id)
         if record is None or record.user_id != user_id:
             raise RunNotFound(run_id)
-        latest: dict[str, TaskStatus] = {}
-        # Attempts can name tasks recovery added to the plan (alternative parts).
-        modules = {t.id: t.module.value for t in record.chain.tasks}
-        for attempt in self.runtime.history.attempts(run_id):
-            latest[attempt.task_id] = TaskStatus(
-                task_id=attempt.task_id,
-                type=attempt.task_type,
-                module=modules.get(attempt.task_id, "unknown"),
-                state=TaskState(attempt.state),
-                queue=attempt.queue,
-                worker=attempt.worker,
-                attempt=attempt.attempt,
-                started_at=attempt.started_at,
-                finished_at=attempt.finished_at,
-                duration_ms=attempt.duration_ms,
-                error=attempt.error,
-                reason=attempt.reason,
-            )
-        tasks = [
-            latest.get(t.id) or TaskStatus(task_id=t.id, type=str(t.type), module=t.module.value)
-            for t in record.chain.tasks
-        ]
+        states = history_task_states(record, self.runtime.history.attempts(run_id))
+        tasks = [states[t.id] for t in record.chain.tasks]
         return ExecutionStatus(
             run_id=run_id,
             chain_id=record.chain_id,
@@ -287,6 +271,8 @@ class Orchestrator:
         result = self.runtime.context.result(user_id, run_id)
         if result is None:
             raise RunNotFound(run_id)
+        if self._run_locks is not None:
+            self._run_locks.release(run_id)
         return result
 
     def cancel(self, run_id: str, *, user: str | None = None) -> bool:
@@ -420,6 +406,8 @@ class Orchestrator:
     def close(self) -> None:
         if self._workers is not None:
             self._workers.stop()
+        if self._run_locks is not None:
+            self._run_locks.release_all()
         self.runtime.close()
 
     def __enter__(self) -> Orchestrator:

@@ -48,6 +48,23 @@ class HandlerContext:
         )
         self.runtime.history.record_audit([entry])
 
+    def ancestors(self) -> list[str]:
+        """Task ids upstream of this task, nearest first (breadth-first over every edge)."""
+        parents: dict[str, list[str]] = {}
+        for dependency in self.chain.dependencies:
+            parents.setdefault(dependency.to_task, []).append(dependency.from_task)
+        seen: list[str] = []
+        frontier = [self.task_id]
+        while frontier:
+            following: list[str] = []
+            for task_id in frontier:
+                for parent in parents.get(task_id, []):
+                    if parent not in seen:
+                        seen.append(parent)
+                        following.append(parent)
+            frontier = following
+        return seen
+
     @property
     def effect_key(self) -> str:
         """Idempotency key of this task's side effect: one per (run, task, restart)."""

@@ -14,6 +14,8 @@ from config.settings import Settings
 from tasks.base import runtime_of
 
 ALERTS_TASK = "portfolio.evaluate_alerts"
+#: Not ``system.monitor_health``: that name is the MONITOR_HEALTH task type's own task.
+HEALTH_TASK = "system.periodic_health"
 
 
 def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
@@ -24,7 +26,13 @@ def beat_schedule(settings: Settings) -> dict[str, dict[str, Any]]:
             "schedule": settings.alerts_interval_s,
             # A late evaluation is worthless once the next one is due.
             "options": {"expires": settings.alerts_interval_s},
-        }
+        },
+        "check-health": {
+            "task": HEALTH_TASK,
+            "schedule": settings.health_interval_s,
+            # A stale check says nothing about now; the next one is due anyway.
+            "options": {"expires": settings.health_interval_s},
+        },
     }
 
 
@@ -40,4 +48,21 @@ def bind_periodic(app: Celery) -> None:
             "portfolios": len(reports),
             "rules": sum(r.evaluated for r in reports),
             "new_triggers": sum(1 for r in reports for a in r.triggered if a.new),
+        }
+
+    @app.task(name=HEALTH_TASK, shared=False)  # type: ignore[untyped-decorator]
+    def periodic_health() -> dict[str, object]:
+        from orchestrator.history.health import BEAT_SOURCE, CheckStatus
+        from tasks.system.monitor_health import UnrecordedHealth, check_and_record
+
+        try:
+            record = check_and_record(runtime_of(app), source=BEAT_SOURCE)
+            recorded = True
+        except UnrecordedHealth as exc:
+            # History is down: that is a finding (the report says so), not a task failure.
+            record, recorded = exc.record, False
+        return {
+            "healthy": record.healthy,
+            "down": [c.name for c in record.checks if c.status is CheckStatus.DOWN],
+            "recorded": recorded,
         }

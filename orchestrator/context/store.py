@@ -8,7 +8,8 @@ History (Postgres) is the durable record; this store is fast and expires (``ttl_
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from pydantic import BaseModel
@@ -164,6 +165,108 @@ class ContextStore(RunSteering):
             for event_id, fields in entries:
                 events.append(RunEvent.from_fields(event_id, fields))
         return events
+
+    def _queue_run(
+        self,
+        pipe: Any,
+        meta: RunMeta,
+        chain: TaskChain,
+        states: Mapping[str, TaskStatus],
+        outputs: Mapping[str, Any],
+        result: ExecutionResult | None,
+    ) -> None:
+        """Queue the writes of a run's meta, plan, task states and outputs on ``pipe``.
+
+        States, outputs and the plan never overwrite what the run has (NX): for a restore
+        there is nothing yet, and a rebuild keeps what was written since the keys were lost.
+        """
+        keys = self.keys(meta.user_id, meta.run_id)
+        pipe.hset(keys.meta, mapping=self._meta_fields(meta))
+        if result is not None:
+            pipe.hset(keys.meta, "result", result.model_dump_json())
+        pipe.set(keys.chain, chain.model_dump_json(by_alias=True), nx=True)
+        for task_id, status in states.items():
+            pipe.hsetnx(keys.tasks, task_id, status.model_dump_json())
+        for task_id, output in outputs.items():
+            pipe.hsetnx(keys.outputs, task_id, json.dumps(output))
+
+    def restore_run(
+        self,
+        meta: RunMeta,
+        chain: TaskChain,
+        *,
+        tasks: dict[str, TaskStatus],
+        outputs: dict[str, Any],
+        events: list[RunEvent],
+        modules: dict[str, Any],
+        result: ExecutionResult | None,
+    ) -> bool:
+        """Write a run's live context back from a backup, events with their original ids.
+
+        One MULTI; False, writing nothing, if the run has live context already. A command
+        failing inside the MULTI (an event id Redis refuses) does not undo the others, so
+        on any error the run's keys are deleted again before it is raised: all or nothing.
+        ``delete_run`` undoes a successful restore.
+        """
+        keys = self.keys(meta.user_id, meta.run_id)
+        if self.client.exists(*keys.all()):
+            return False
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            self._queue_run(pipe, meta, chain, tasks, outputs, result)
+            if modules:
+                pipe.hset(keys.modules, mapping={k: json.dumps(v) for k, v in modules.items()})
+            for event in events:
+                # Original ids keep the order and let a reader resume where it stopped.
+                pipe.xadd(keys.events, cast(Any, event.to_fields()), id=event.id or "*")
+            self._expire(pipe, keys)
+            pipe.execute()
+        except BaseException:
+            self.delete_run(meta.user_id, meta.run_id)
+            raise
+        return True
+
+    def delete_run(self, user_id: str, run_id: str) -> None:
+        """Remove every live key of a run (undoing a restore whose history write failed)."""
+        self.client.delete(*self.keys(user_id, run_id).all())
+
+    def last_event_at(self, user_id: str, run_id: str) -> datetime | None:
+        """When the run's newest event was written (its stream id's time), or None."""
+        reply = cast(
+            list[tuple[str, dict[str, str]]],
+            self.client.xrevrange(self.keys(user_id, run_id).events, count=1),
+        )
+        if not reply:
+            return None
+        millis = int(reply[0][0].split("-", 1)[0])
+        return datetime.fromtimestamp(millis / 1000, UTC)
+
+    def rebuild_run(
+        self,
+        meta: RunMeta,
+        chain: TaskChain,
+        states: Mapping[str, TaskStatus],
+        outputs: Mapping[str, Any],
+        result: ExecutionResult | None,
+    ) -> bool:
+        """Recreate a run's lost live context from history; False if its meta exists.
+
+        Task states and outputs written since (a task that finished after the keys were
+        lost) are newer than history's and are kept (HSETNX). A finished run gets its
+        result and a ``run_finished`` event, so ``wait`` and ``watch`` end again.
+        """
+        keys = self.keys(meta.user_id, meta.run_id)
+        # Claiming one meta field first: two syncs at once rebuild a run only once.
+        if not self.client.hsetnx(keys.meta, "run_id", json.dumps(meta.run_id)):
+            return False
+        pipe = self.client.pipeline(transaction=True)
+        self._queue_run(pipe, meta, chain, states, outputs, result)
+        if result is not None and meta.finished_at is not None:
+            finished = RunEvent(type=EventType.RUN_FINISHED, at=meta.finished_at, state=meta.state)
+            self._add_event(pipe, keys, finished)
+        self._expire(pipe, keys)
+        pipe.execute()
+        return True
 
     def snapshot(self, user_id: str, run_id: str) -> dict[str, Any]:
         """Everything this store holds of a run, as JSON-ready data (for backups)."""

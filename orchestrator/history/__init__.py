@@ -7,7 +7,8 @@ tasks awaiting approval or resumption (``ParkingLot``) and poison messages
 (``DeadLetterBox``); all of them share one engine.
 """
 
-# Registers the portfolio tables on the shared metadata (one schema, one Alembic chain).
+# Registers the portfolio and knowledge tables on the shared metadata (one schema, one chain).
+from orchestrator.history import health as health
 from orchestrator.history import portfolio_tables as portfolio_tables
 from orchestrator.history.audit import AuditAction, AuditEntry
 from orchestrator.history.dead_letters import DeadLetterBox
@@ -25,6 +26,7 @@ from orchestrator.history.recovery_records import (
     RecoveryStatsRow,
 )
 from orchestrator.history.store import GoalOwnershipError, HistoryStore, UnknownRunError
+from orchestrator.knowledge import tables as knowledge_tables  # noqa: F401
 
 __all__ = [
     "AttemptRecord",

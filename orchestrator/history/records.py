@@ -14,6 +14,7 @@ from orchestrator.models import (
     TaskChain,
     TaskError,
     TaskState,
+    TaskStatus,
 )
 
 
@@ -117,3 +118,30 @@ def audit_row_values(entry: AuditEntry) -> dict[str, Any]:
         "action": entry.action.value,
         "detail": entry.model_dump(mode="json")["detail"],
     }
+
+
+def history_task_states(record: RunRecord, attempts: list[AttemptRecord]) -> dict[str, TaskStatus]:
+    """Each task's latest recorded attempt as a TaskStatus (pending if never recorded)."""
+    modules = {t.id: t.module.value for t in record.chain.tasks}
+    states = {
+        t.id: TaskStatus(
+            task_id=t.id, type=str(t.type), module=t.module.value, queue=t.module.queue
+        )
+        for t in record.chain.tasks
+    }
+    for attempt in attempts:  # in start order: the latest attempt wins
+        states[attempt.task_id] = TaskStatus(
+            task_id=attempt.task_id,
+            type=attempt.task_type,
+            module=modules.get(attempt.task_id, "unknown"),
+            state=attempt.state,
+            queue=attempt.queue,
+            worker=attempt.worker,
+            attempt=attempt.attempt,
+            started_at=attempt.started_at,
+            finished_at=attempt.finished_at,
+            duration_ms=attempt.duration_ms,
+            error=attempt.error,
+            reason=attempt.reason,
+        )
+    return states

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from orchestrator.history.audit import AuditAction, AuditEntry
@@ -276,6 +276,25 @@ class HistoryStore(Repository):
         with self._sessions() as s:
             return [run_record(run, desc) for run, desc in s.execute(stmt)]
 
+    def runs_to_reconcile(
+        self, *, finished_after: datetime, user_id: str | None = None, limit: int = 1000
+    ) -> list[RunRecord]:
+        """Runs not finished yet, or finished after ``finished_after``; newest first.
+
+        What ``orchestrator sync`` compares with the live context (whose keys outlive a
+        finished run by the context TTL).
+        """
+        stmt = (
+            select(RunRow, GoalRow.description)
+            .join(GoalRow, GoalRow.id == RunRow.goal_id)
+            .where(or_(RunRow.finished_at.is_(None), RunRow.finished_at >= finished_after))
+        )
+        if user_id is not None:
+            stmt = stmt.where(RunRow.user_id == user_id)
+        stmt = stmt.order_by(RunRow.submitted_at.desc(), RunRow.run_id.desc()).limit(limit)
+        with self._sessions() as s:
+            return [run_record(run, desc) for run, desc in s.execute(stmt)]
+
     def attempts(self, run_id: str) -> list[AttemptRecord]:
         """Every recorded attempt of a run, in start order (never-started ones last)."""
         stmt = (
@@ -301,11 +320,16 @@ class HistoryStore(Repository):
             rows = s.scalars(stmt.order_by(AuditLogRow.id).limit(limit))
             return [audit_entry(r) for r in rows]
 
-    def last_good_output(self, task_type: str, input_fingerprint: str) -> dict[str, Any] | None:
-        """The output of the newest succeeded attempt of ``task_type`` with these inputs."""
+    def last_good_output(
+        self, task_type: str, input_fingerprint: str, *, user_id: str
+    ) -> dict[str, Any] | None:
+        """The output of the newest succeeded attempt of ``task_type`` with these inputs in
+        a run of ``user_id`` (another user's outputs are theirs, even for the same inputs)."""
         stmt = (
             select(TaskAttemptRow.output)
+            .join(RunRow, RunRow.run_id == TaskAttemptRow.run_id)
             .where(
+                RunRow.user_id == user_id,
                 TaskAttemptRow.input_fingerprint == input_fingerprint,
                 TaskAttemptRow.task_type == task_type,
                 TaskAttemptRow.state == TaskState.SUCCEEDED.value,

@@ -27,7 +27,9 @@ class GracefulDegradation(Strategy):
 
     def _cached(self, ctx: FailureContext) -> dict[str, object] | None:
         fingerprint = input_fingerprint(ctx.spec.task_type, ctx.task.parameters, ctx.inputs)
-        return ctx.runtime.history.last_good_output(ctx.spec.task_type, fingerprint)
+        return ctx.runtime.history.last_good_output(
+            ctx.spec.task_type, fingerprint, user_id=ctx.user_id
+        )
 
     def apply(self, ctx: FailureContext, option: StrategyOption, recovery_id: int) -> Outcome:
         fallback = ctx.runtime.registry.hooks.fallback_for(ctx.spec.task_type)

@@ -92,24 +92,6 @@ def audits_refusals(
     return wrapper
 
 
-def _ancestors(ctx: HandlerContext) -> list[str]:
-    """Task ids upstream of this task, nearest first (breadth-first over every edge)."""
-    parents: dict[str, list[str]] = {}
-    for dependency in ctx.chain.dependencies:
-        parents.setdefault(dependency.to_task, []).append(dependency.from_task)
-    seen: list[str] = []
-    frontier = [ctx.task_id]
-    while frontier:
-        following: list[str] = []
-        for task_id in frontier:
-            for parent in parents.get(task_id, []):
-                if parent not in seen:
-                    seen.append(parent)
-                    following.append(parent)
-        frontier = following
-    return seen
-
-
 def _created_project(parameters: Mapping[str, Any]) -> str | None:
     value = parameters.get("project_id") or parameters.get("name")
     return value if isinstance(value, str) and value else None
@@ -153,7 +135,7 @@ def project_id_for(
         return check_project_id(named[0])
     by_id = {t.id: t for t in ctx.chain.tasks}
     creators = [t.id for t in ctx.chain.tasks if str(t.type) == TaskType.CREATE_PROJECT.value]
-    nearest = [a for a in _ancestors(ctx) if a in creators]
+    nearest = [a for a in ctx.ancestors() if a in creators]
     chosen = nearest[0] if nearest else (creators[0] if len(creators) == 1 else None)
     if chosen is not None:
         found = _created_project(by_id[chosen].parameters)

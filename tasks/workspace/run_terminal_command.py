@@ -148,20 +148,38 @@ def _working_dir(project_dir: Path, raw: str | None) -> tuple[PurePosixPath, Pat
     return relative, real
 
 
-@audits_refusals
-def run_terminal_command(
-    params: RunTerminalCommandParams, inputs: Inputs, ctx: HandlerContext
+def run_project_command(
+    ctx: HandlerContext,
+    scope: Scope,
+    *,
+    project_id: str,
+    project_dir: Path,
+    argv: list[str],
+    cwd: str | None = None,
+    timeout_s: float,
+    max_output_bytes: int | None = None,
+    module: str | None = None,
 ) -> CommandResult:
+    """Run ``argv`` in ``project_dir`` with every check of a terminal command; audit it.
+
+    The allow-list of ``module`` (default: the task's own) for the user's role, the
+    argument rules, the fixed search path, the scrubbed environment, the jail, a timeout
+    capped by the operator's maximum and the task's own, and bounded output. One
+    COMMAND_RUN audit entry per run; a refusal raises the sandbox error (the caller's
+    :func:`audits_refusals` records it). The exit status is the caller's to judge.
+    """
     settings = ctx.runtime.settings
-    scope = Scope.of(ctx)
-    project_id, project_dir = existing_project(scope, params.project_id, inputs, ctx)
-    cwd_relative, cwd = _working_dir(project_dir, params.cwd)
+    cwd_relative, cwd_real = _working_dir(project_dir, cwd)
     role = ctx.runtime.permissions.role_of(ctx.user_id)
     checked = allow_list(settings.commands_file).check(
-        params.argv, module=ctx.task.module.value, role=role, project_dir=project_dir, cwd=cwd
+        argv,
+        module=module or ctx.task.module.value,
+        role=role,
+        project_dir=project_dir,
+        cwd=cwd_real,
     )
     search_path = settings.terminal_path or default_search_path()
-    executable = resolve_executable(params.argv[0], search_path)
+    executable = resolve_executable(argv[0], search_path)
     env = command_environment(
         search_path=search_path,
         project_dir=project_dir,
@@ -169,29 +187,29 @@ def run_terminal_command(
         passthrough=settings.terminal_env_passthrough,
     )
     # The command ends before the task's own deadline, so its group is always killed here.
-    timeout_s = min(params.timeout_s, settings.terminal_max_timeout_s, ctx.task.timeout_s)
+    timeout_s = min(timeout_s, settings.terminal_max_timeout_s, ctx.task.timeout_s)
     limit = settings.terminal_max_output_bytes
-    max_output_bytes = min(params.max_output_bytes or limit, limit)
-    argv, launcher, isolation = _jailed(
+    max_output_bytes = min(max_output_bytes or limit, limit)
+    jailed_argv, launcher, isolation = _jailed(
         checked,
         settings,
         executable=executable,
         project_dir=project_dir,
-        cwd=cwd,
+        cwd=cwd_real,
         timeout_s=timeout_s,
     )
     outcome = run_argv(
-        argv,
+        jailed_argv,
         executable=launcher,
         # The jail chdirs itself; `python -m tasks.workspace.jail` must start at the repo root.
-        cwd=REPO_ROOT if isolation == "namespaces" else cwd,
+        cwd=REPO_ROOT if isolation == "namespaces" else cwd_real,
         env=env,
         timeout_s=timeout_s,
         max_output_bytes=max_output_bytes,
     )
     result = CommandResult(
         project_id=project_id,
-        argv=params.argv,
+        argv=argv,
         cwd=str(cwd_relative),
         exit_code=outcome.exit_code,
         stdout_tail=outcome.stdout.text(),
@@ -218,6 +236,26 @@ def run_terminal_command(
         stdout_bytes=result.stdout_bytes,
         stderr_bytes=result.stderr_bytes,
     )
+    return result
+
+
+@audits_refusals
+def run_terminal_command(
+    params: RunTerminalCommandParams, inputs: Inputs, ctx: HandlerContext
+) -> CommandResult:
+    scope = Scope.of(ctx)
+    project_id, project_dir = existing_project(scope, params.project_id, inputs, ctx)
+    result = run_project_command(
+        ctx,
+        scope,
+        project_id=project_id,
+        project_dir=project_dir,
+        argv=params.argv,
+        cwd=params.cwd,
+        timeout_s=params.timeout_s,
+        max_output_bytes=params.max_output_bytes,
+    )
+    timeout_s = result.timeout_s
     scope.state.append_command(
         RecentCommand(
             project_id=project_id,

@@ -25,6 +25,7 @@ from orchestrator.history import (
     upgrade,
 )
 from orchestrator.history.tables import Base
+from orchestrator.knowledge.tables import include_in_comparison
 from orchestrator.models import (
     AITask,
     ErrorType,
@@ -43,7 +44,7 @@ from orchestrator.models import (
 )
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0003"
+HEAD = "0005"
 
 
 def uid(prefix: str) -> str:
@@ -415,7 +416,10 @@ def test_migration_matches_tables(backend: str, pg_url: str, sqlite_url: str) ->
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn,
+                opts={"compare_type": True, "include_object": include_in_comparison},
+            )
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()

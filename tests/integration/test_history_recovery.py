@@ -35,6 +35,7 @@ from orchestrator.history import (
 )
 from orchestrator.history.migrate import alembic_config
 from orchestrator.history.tables import Base
+from orchestrator.knowledge.tables import include_in_comparison
 from orchestrator.models import (
     AITask,
     ErrorType,
@@ -48,7 +49,7 @@ from orchestrator.models import (
 )
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-HEAD = "0003"
+HEAD = "0005"
 
 
 def uid(prefix: str) -> str:
@@ -263,7 +264,10 @@ def test_migration_matches_tables(backend_url: str) -> None:
     engine = create_engine(backend_url)
     try:
         with engine.connect() as conn:
-            context = MigrationContext.configure(conn, opts={"compare_type": True})
+            context = MigrationContext.configure(
+                conn,
+                opts={"compare_type": True, "include_object": include_in_comparison},
+            )
             assert compare_metadata(context, Base.metadata) == []
     finally:
         engine.dispose()
@@ -694,8 +698,8 @@ def test_dead_letters_round_trip(history: History) -> None:
 
 
 def test_last_good_output_for_the_same_inputs(history: History) -> None:
-    store, fp = history.store, uid("fp")
-    older, newer = submit(store, uid("user")), submit(store, uid("user"))
+    store, fp, user = history.store, uid("fp"), uid("user")
+    older, newer = submit(store, user), submit(store, user)
     attempt(store, older, "t1", 1, output={"v": 1}, input_fingerprint=fp, finished_at=s(1))
     attempt(store, newer, "t1", 1, output={"v": 2}, input_fingerprint=fp, finished_at=s(5))
     # Newer, but not good: a failure, a success without output, another task type.
@@ -720,10 +724,24 @@ def test_last_good_output_for_the_same_inputs(history: History) -> None:
         input_fingerprint=fp,
         finished_at=s(11),
     )
-    assert store.last_good_output("monitor_health", fp) == {"v": 2}
-    assert store.last_good_output("backup_state", fp) == {"v": "other"}
-    assert store.last_good_output("monitor_health", uid("fp")) is None
-    assert store.last_good_output("collect_logs", fp) is None
+    assert store.last_good_output("monitor_health", fp, user_id=user) == {"v": 2}
+    assert store.last_good_output("backup_state", fp, user_id=user) == {"v": "other"}
+    assert store.last_good_output("monitor_health", uid("fp"), user_id=user) is None
+    assert store.last_good_output("collect_logs", fp, user_id=user) is None
+
+
+def test_last_good_output_is_never_another_users(history: History) -> None:
+    # Given another user's run succeeded later with the same inputs
+    store, fp, alice, mallory = history.store, uid("fp"), uid("alice"), uid("mallory")
+    attempt(store, submit(store, alice), "t1", 1, output={"v": "alice's"}, input_fingerprint=fp)
+    planted = submit(store, mallory)
+    attempt(
+        store, planted, "t1", 1, output={"v": "planted"}, input_fingerprint=fp, finished_at=s(9)
+    )
+    # Then each user gets their own output, and a third user none
+    assert store.last_good_output("monitor_health", fp, user_id=alice) == {"v": "alice's"}
+    assert store.last_good_output("monitor_health", fp, user_id=mallory) == {"v": "planted"}
+    assert store.last_good_output("monitor_health", fp, user_id=uid("carol")) is None
 
 
 def test_attempt_outputs_of_a_run(history: History) -> None:

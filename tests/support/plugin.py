@@ -64,9 +64,11 @@ def step(params: StepParams, inputs: Inputs, ctx: HandlerContext) -> StepOutput:
 def register(registry: TaskRegistry) -> None:
     # Imported here: the trading support imports the portfolio module, which the step
     # types do not need.
+    from tests.support.blocking import register_blocking
     from tests.support.trading import register_trading
 
     register_trading(registry)
+    register_blocking(registry)
     for module, task_type in STEP_TYPES.items():
         if task_type not in registry:
             registry.register(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -125,4 +126,43 @@ def worker_processes(
                 proc.kill()
                 proc.wait()
         for log in logs:
+            log.close()  # type: ignore[union-attr]
+
+
+@contextmanager
+def session_leader_worker(
+    app: Celery,
+    env_vars: Mapping[str, str],
+    queue: str,
+    log_path: Path | None = None,
+    plugins: tuple[str, ...] = (PLUGIN,),
+) -> Iterator[subprocess.Popen[bytes]]:
+    """One ``celery worker`` for ``queue`` leading its own process group.
+
+    The main process and its pool children share that group, so a test can SIGKILL the
+    whole worker (``os.killpg``) without touching itself. Stopped (TERM, then KILL of the
+    group) on exit.
+    """
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+    proc = subprocess.Popen(
+        worker_argv(queue),
+        env=settings_env(env_vars, plugins),
+        cwd=REPO_ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        wait_for_workers(app, (queue,))
+        yield proc
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=20)
+        # Pool children outlive a killed main process; none may stay behind.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+        if log_path:
             log.close()  # type: ignore[union-attr]
