@@ -21,15 +21,13 @@ from orchestrator.cli.common import (
     err_console,
     fail,
     invalid_input_exits,
+    parse_preferences,
     print_json,
     session,
 )
 from orchestrator.cli.render import chain_table, follow, result_summary, status_table
 from orchestrator.control import InvalidUserError, Orchestrator
 from orchestrator.models import GoalContext, Priority, RunState, RunStatus, TaskChain, UserGoal
-from orchestrator.models.goal import PreferenceValue
-
-DEMO_GOAL = "Check system health and back up my state"
 
 
 def goal_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -65,12 +63,7 @@ def build_goal(
     priority: str,
     prefs: tuple[str, ...],
 ) -> UserGoal:
-    preferences: dict[str, PreferenceValue] = {}
-    for pref in prefs:
-        key, sep, value = pref.partition("=")
-        if not sep or not key:
-            fail(f"--pref takes KEY=VALUE, got {pref!r}")
-        preferences[key] = value
+    preferences = parse_preferences(prefs)
     with invalid_input_exits():
         return UserGoal(
             description=description,
@@ -295,21 +288,6 @@ def upgrade() -> None:
     click.echo(f"history database at revision {current_revision(url)}")
 
 
-@main.command()
-@click.option("--json", "as_json", is_flag=True)
-def demo(as_json: bool) -> None:
-    """Run the demo goal end to end, in this process unless a broker is configured."""
-    goal = UserGoal(description=DEMO_GOAL)
-    with session() as orch:
-        if not as_json:
-            console.print(chain_table(orch.plan(goal)))
-        code = _run_and_report(orch, goal, None, as_json, timeout_s=120)
-        if not as_json:
-            status_now = orch.status(orch.history(limit=1)[0].run_id)
-            console.print(status_table(status_now))
-    sys.exit(code)
-
-
 # Steering commands (pause, resume, approvals, recovery statistics, dead letters).
 from orchestrator.cli.steering import register as _register_steering  # noqa: E402
 
@@ -334,3 +312,8 @@ _register_system(main)
 from orchestrator.cli.sync import register as _register_sync  # noqa: E402
 
 _register_sync(main)
+
+# The specification's two examples, end to end.
+from orchestrator.cli.demo import register as _register_demo  # noqa: E402
+
+_register_demo(main)

@@ -15,6 +15,7 @@ from rich.console import Console
 from config.settings import Settings
 from orchestrator.control import Orchestrator, RunNotFound
 from orchestrator.dag import ChainValidationError
+from orchestrator.models.goal import PreferenceValue
 from orchestrator.planner import MissingGoalContext, NoMatchingWorkflow
 
 EXIT_OK, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
@@ -37,6 +38,17 @@ def invalid_input_exits() -> Iterator[None]:
         fail(str(exc))
     except ValidationError as exc:
         fail(f"invalid input:\n{exc}")
+
+
+def parse_preferences(prefs: tuple[str, ...]) -> dict[str, PreferenceValue]:
+    """``--pref KEY=VALUE`` options as a goal's user preferences (exit 2 if malformed)."""
+    preferences: dict[str, PreferenceValue] = {}
+    for pref in prefs:
+        key, sep, value = pref.partition("=")
+        if not sep or not key:
+            fail(f"--pref takes KEY=VALUE, got {pref!r}")
+        preferences[key] = value
+    return preferences
 
 
 def open_orchestrator() -> Orchestrator:

@@ -41,6 +41,7 @@ ORCHESTRATOR = Path(sys.executable).parent / "orchestrator"
 CLI_TIMEOUT_S = 60.0
 HEALTH_GOAL = "Check system health and back up my state"
 TRADING_GOAL = "Create a new trading bot for my portfolio"
+REPORT_GENERATOR_GOAL = "Analyze my portfolio performance and create a custom report generator"
 
 
 @dataclass(frozen=True)

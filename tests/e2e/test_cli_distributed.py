@@ -23,6 +23,8 @@ pytestmark = pytest.mark.e2e
 
 RUN_ID = re.compile(r"run_[0-9a-f]{16}")
 REVISION = re.compile(r"history database at revision (\S+)")
+#: Both examples, eleven tasks with two jailed test suites and a backtest; a hung run ends it.
+DEMO_TIMEOUT_S = 600
 
 
 @pytest.fixture
@@ -259,3 +261,27 @@ def test_run_health_goal_on_distributed_setup(cli: Cli, e2e_orch: Orchestrator) 
     backup = Path(body["completed_tasks"][1]["output"]["path"])
     assert backup.is_file()
     assert json.loads(backup.read_text())["run"]["run_id"] == body["run_id"]
+
+
+def test_demo_runs_both_spec_examples_on_the_worker_pools(
+    e2e_orch: Orchestrator, e2e_env: dict[str, str], tmp_path: Path
+) -> None:
+    result = run_cli("demo", "--json", env=e2e_env, cwd=tmp_path, timeout_s=DEMO_TIMEOUT_S)
+
+    assert result.returncode == 0, str(result)
+    examples = {e["example"]: e for e in result.json()}
+    assert set(examples) == {"trading-bot", "report-generator"}
+    for example in examples.values():
+        assert example["result"]["status"] == "completed", example["result"]
+        made = example["deliverables"]
+        (project,) = made["projects"]
+        assert Path(project).is_dir()
+        (tests,) = made["tests"]
+        assert re.match(r"[1-9]\d* passed, 0 failed", tests), tests
+        # Every task ran on a worker pool process, not in the CLI's process
+        run_id = example["result"]["run_id"]
+        workers = {t.worker for t in e2e_orch.status(run_id, user="demo").tasks}
+        assert workers and all(w and "@" in w for w in workers), workers
+    assert examples["trading-bot"]["deliverables"]["backtests"]
+    reports = examples["report-generator"]["deliverables"]["reports"]
+    assert any(Path(p).read_bytes().startswith(b"%PDF") for p in reports), reports

@@ -16,6 +16,7 @@ import pytest
 
 from tests.e2e.conftest import (
     HEALTH_GOAL,
+    REPORT_GENERATOR_GOAL,
     TRADING_GOAL,
     Cli,
     CliResult,
@@ -29,6 +30,9 @@ pytestmark = pytest.mark.e2e
 
 RUN_ID = re.compile(r"\brun_[0-9a-f]{16}\b")
 KNOWN_TASK_TYPES = 17
+#: The demo runs eleven tasks, two jailed test suites and a backtest, side by side with the
+#: other background calls on two cores; this only ends a hung call.
+BACKGROUND_TIMEOUT_S = 600.0
 
 
 class BackgroundRun:
@@ -44,7 +48,7 @@ class BackgroundRun:
     @property
     def result(self) -> CliResult:
         if self._result is None:
-            self._result = finish_cli(self._proc, *self.args)
+            self._result = finish_cli(self._proc, *self.args, timeout_s=BACKGROUND_TIMEOUT_S)
         return self._result
 
     def cli(self, *args: str) -> CliResult:
@@ -58,7 +62,14 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Backgro
     """The slow calls (each starts and stops four in-process workers), run side by side."""
     calls = {
         "demo": ("demo",),
-        "demo_json": ("demo", "--json"),
+        "demo_node_json": (
+            "demo",
+            "--only",
+            "trading-bot",
+            "--pref",
+            "language=javascript",
+            "--json",
+        ),
         "health": ("run", HEALTH_GOAL, "--json"),
         "trading": ("run", TRADING_GOAL, "--portfolio", "p1"),
         "trading_json": ("run", TRADING_GOAL, "--portfolio", "p1", "--json"),
@@ -216,46 +227,60 @@ def test_schema_rejects_unknown_kind(embedded_cli: Cli) -> None:
     assert "goal" in result.output and "chain" in result.output, str(result)
 
 
-def test_demo_plans_runs_shows_progress_and_writes_backup(runs: dict[str, BackgroundRun]) -> None:
+def test_demo_runs_both_spec_examples_and_shows_what_it_made(
+    runs: dict[str, BackgroundRun],
+) -> None:
     result = runs["demo"].result
     data_dir = runs["demo"].data_dir
 
     assert result.returncode == 0, str(result)
     out = result.output
-    # The plan
-    assert "monitor_health" in out and "backup_state" in out, str(result)
-    # Live progress, a line per event (stdout is not a terminal)
+    # Both plans, each run with live progress (a line per event: stdout is not a terminal)
+    for goal in (TRADING_GOAL, REPORT_GENERATOR_GOAL):
+        assert goal in out, str(result)
+    # (the plan table is 80 columns wide here: longer type names are cut short)
+    for task_type in ("research_topic", "analyze_context", "create_project", "validate_data"):
+        assert task_type in out, str(result)
     lines = result.stdout.splitlines()
-    for task_id in ("task_001", "task_002"):
-        assert any(task_id in line and "started on" in line for line in lines), str(result)
-        assert any(task_id in line and "succeeded" in line for line in lines), str(result)
-    assert any("run finished (completed)" in line for line in lines), str(result)
-    # The summary
-    run_ids = set(RUN_ID.findall(out))
-    assert len(run_ids) == 1, str(result)
-    (run_id,) = run_ids
-    assert f"run {run_id}: completed" in out, str(result)
-    assert "2 completed, 0 not" in out, str(result)
-    # The backup of that run is under ORCH_DATA_DIR/backups (user "demo")
-    backups = list((data_dir / "backups").rglob(f"{run_id}-*.json"))
-    assert len(backups) == 1, list((data_dir / "backups").rglob("*"))
-    document = json.loads(backups[0].read_text())
-    assert document["run"]["run_id"] == run_id
-    assert document["created_by_run"] == run_id
+    assert sum("run finished (completed)" in line for line in lines) == 2, str(result)
+    assert any("task_007" in line and "succeeded" in line for line in lines), str(result)
+    # What it made: two projects in the user's workspace, their tests, a backtest, a report
+    made = out[out.index("What the demo made") :]
+    projects = [Path(m) for m in re.findall(r"project\s+(\S+)", made)]
+    assert len(projects) == 2, made
+    for project in projects:
+        assert project.is_dir() and (project / ".git").is_dir(), made
+        assert project.is_relative_to((data_dir / "workspaces" / "demo").resolve()), made
+    tests = re.findall(r"tests\s+(\d+) passed, (\d+) failed", made)
+    assert len(tests) == 2, made
+    assert all(int(passed) > 0 and failed == "0" for passed, failed in tests), made
+    assert re.search(r"backtest\s+\S+ to \S+ on \d+ symbols: \d+ trades", made), made
+    reports = [Path(m) for m in re.findall(r"report\s+(\S+)", made)]
+    pdfs = [p for p in reports if p.suffix == ".pdf"]
+    assert pdfs and all(p.read_bytes().startswith(b"%PDF") for p in pdfs), made
 
 
-def test_demo_json_reports_backup_path_under_data_dir(runs: dict[str, BackgroundRun]) -> None:
-    result = runs["demo_json"].result
-    data_dir = runs["demo_json"].data_dir
+def test_demo_json_builds_the_node_bot_and_backtests_it(
+    runs: dict[str, BackgroundRun],
+) -> None:
+    result = runs["demo_node_json"].result
 
     assert result.returncode == 0, str(result)
-    body = result.json()
-    assert body["status"] == "completed"
-    backup = next(t for t in body["completed_tasks"] if t["task_id"] == "task_002")
-    path = Path(backup["output"]["path"])
-    assert path.is_file()
-    assert path.is_relative_to((data_dir / "backups").resolve())
-    assert json.loads(path.read_text())["run"]["run_id"] == body["run_id"]
+    (example,) = result.json()
+    assert example["example"] == "trading-bot"
+    assert example["result"]["status"] == "completed"
+    made = example["deliverables"]
+    (project,) = made["projects"]
+    assert (Path(project) / "package.json").is_file()
+    (tests,) = made["tests"]
+    assert re.fullmatch(r"[1-9]\d* passed, 0 failed.*\(node.*\)", tests), tests
+    (backtest,) = made["backtests"]
+    assert "trades" in backtest
+    validation = next(
+        t["output"] for t in example["result"]["completed_tasks"] if t["task_id"] == "task_004"
+    )
+    assert validation["passed"] is True
+    assert validation["simulation"]["trades"] >= 0
 
 
 def test_run_health_goal_json_completes_both_tasks(runs: dict[str, BackgroundRun]) -> None:
