@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Iterator
 from types import TracebackType
 
-from celery import Celery
+from celery import Celery, Signature
 from celery.result import denied_join_result
 
 from config.settings import Settings
@@ -169,7 +169,17 @@ class Orchestrator:
             time_limit_grace_s=self.runtime.settings.time_limit_grace_s,
         )
         if self._run_locks is not None:  # before history knows the run (see run_locks)
+            self._release_finished_locks(self._run_locks)
             self._run_locks.hold(run_id)
+        try:
+            self._start(run_id, user_id, chain, compiled.signature)
+        except BaseException:
+            if self._run_locks is not None:
+                self._run_locks.release(run_id)
+            raise
+        return run_id
+
+    def _start(self, run_id: str, user_id: str, chain: TaskChain, signature: Signature) -> None:
         submitted_at = utcnow()
         self.runtime.history.record_submission(
             run_id=run_id, user_id=user_id, goal=chain.goal, chain=chain, submitted_at=submitted_at
@@ -189,8 +199,15 @@ class Orchestrator:
         # Runs are followed through the live context, never by joining Celery results:
         # saying so keeps the Redis result backend from subscribing to every sent task.
         with denied_join_result():
-            compiled.signature.apply_async()
-        return run_id
+            signature.apply_async()
+
+    def _release_finished_locks(self, locks: EmbeddedRunLocks) -> None:
+        # A caller that never waits (it polls status) would otherwise hold a lock, and a
+        # file descriptor, per run until close().
+        for held in locks.held():
+            record = self.runtime.history.get_run(held)
+            if record is None or record.state.is_final:
+                locks.release(held)
 
     def _user(self, user: str | None) -> str:
         """The acting user (the default from settings), validated: ids form Redis keys."""

@@ -57,6 +57,10 @@ class EmbeddedRunLocks:
         self._path(run_id).unlink(missing_ok=True)
         os.close(fd)
 
+    def held(self) -> list[str]:
+        """The runs whose locks this process holds."""
+        return list(self._held)
+
     def release_all(self) -> None:
         for run_id in list(self._held):
             self.release(run_id)

@@ -133,7 +133,7 @@ def _run_and_report(
     if as_json:
         print_json(result.model_dump(mode="json"))
     else:
-        console.print(result_summary(result), highlight=False)
+        console.print(result_summary(result), highlight=False, soft_wrap=True)
     return EXIT_OK if result.status is RunStatus.COMPLETED else EXIT_FAILED
 
 

@@ -15,12 +15,13 @@ portfolio (real prices of 20 US stocks and SPY) is created for the user if missi
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
 
 import click
+from rich.markup import escape
 
 from orchestrator.cli.common import (
     EXIT_FAILED,
@@ -36,121 +37,42 @@ from orchestrator.cli.common import (
 from orchestrator.cli.render import chain_table, follow, result_summary
 from orchestrator.context import utcnow
 from orchestrator.control import Orchestrator, checked_user_id
+from orchestrator.demo import (
+    EXAMPLES,
+    Deliverables,
+    deliverables,
+    missing_workers,
+    project_names,
+    readiness_problems,
+)
 from orchestrator.models import ExecutionResult, GoalContext, RunStatus, TaskChain, UserGoal
 from orchestrator.models.goal import PreferenceValue
 
-#: The specification's examples, in the order the demo runs them.
-EXAMPLES: dict[str, str] = {
-    "trading-bot": "Create a new trading bot for my portfolio",
-    "report-generator": "Analyze my portfolio performance and create a custom report generator",
-}
-#: The workflows' default project names (``{pref.project_name|...}`` in their YAML).
-PROJECT_NAMES: dict[str, str] = {
-    "trading-bot": "my-trading-bot",
-    "report-generator": "portfolio-report-generator",
-}
 #: A run of either example takes well under a minute here; this only stops a hung demo.
 DEFAULT_TIMEOUT_S = 900.0
-
-
-@dataclass
-class Deliverables:
-    """What one example's run produced that a person wants to open or check."""
-
-    projects: list[str] = field(default_factory=list)
-    reports: list[str] = field(default_factory=list)
-    generated_files: int = 0
-    #: One line per test suite / validation: "12 passed, 0 failed (pytest)".
-    tests: list[str] = field(default_factory=list)
-    #: One line per backtest.
-    backtests: list[str] = field(default_factory=list)
-    #: Validation checks that did not pass, by name.
-    failed_checks: list[str] = field(default_factory=list)
-
-
-def _percent(value: object) -> str:
-    return f"{value * 100:+.2f} %" if isinstance(value, int | float) else "n/a"
-
-
-def _tests_line(tests: Mapping[str, Any]) -> str:
-    counts = ", ".join(
-        f"{tests.get(key, 0)} {key}"
-        for key in ("passed", "failed", "errors", "skipped")
-        if key in ("passed", "failed") or tests.get(key)
-    )
-    return f"{counts} ({tests.get('framework', 'tests')})"
-
-
-def _backtest_line(simulation: Mapping[str, Any]) -> str:
-    symbols = simulation.get("symbols") or []
-    return (
-        f"{simulation.get('start')} to {simulation.get('end')} on {len(symbols)} symbols: "
-        f"{simulation.get('trades')} trades, return {_percent(simulation.get('total_return'))}, "
-        f"max drawdown {_percent(simulation.get('max_drawdown'))}, "
-        f"buy and hold {_percent(simulation.get('buy_and_hold_return'))}"
-    )
-
-
-def deliverables(chain: TaskChain, result: ExecutionResult) -> Deliverables:
-    """Collect projects, reports, test counts and backtests from a run's task outputs."""
-    types = {task.id: str(task.type) for task in chain.tasks}
-    found = Deliverables()
-    for task in result.completed_tasks:
-        output = task.output if isinstance(task.output, dict) else {}
-        task_type = types.get(task.task_id, "")
-        if task_type == "create_project" and isinstance(output.get("path"), str):
-            found.projects.append(output["path"])
-        elif task_type == "generate_code":
-            found.generated_files += len(output.get("files") or [])
-        elif task_type == "generate_report":
-            files = output.get("files") or {}
-            found.reports += [str(v) for v in files.values() if isinstance(v, str)]
-        elif task_type == "validate_data":
-            _collect_validation(output, found)
-    return found
-
-
-def _collect_validation(output: Mapping[str, Any], found: Deliverables) -> None:
-    if isinstance(output.get("tests"), dict):
-        found.tests.append(_tests_line(output["tests"]))
-    if isinstance(output.get("simulation"), dict):
-        found.backtests.append(_backtest_line(output["simulation"]))
-    found.reports += [str(p) for p in output.get("report_files") or [] if isinstance(p, str)]
-    for check in output.get("checks") or []:
-        if isinstance(check, dict) and check.get("passed") is False:
-            found.failed_checks.append(str(check.get("name")))
+#: How long the distributed demo waits for workers to say which queues they consume.
+WORKER_PING_S = 2.0
 
 
 def print_deliverables(title: str, found: Deliverables) -> None:
-    # Paths must stay whole (a terminal may wrap them, rich must not break them).
-    def line(text: str) -> None:
-        console.print(text, highlight=False, soft_wrap=True)
+    # Paths must stay whole (a terminal may wrap them, rich must not break them), and a
+    # path or check name is data, never markup.
+    def line(label: str, text: str) -> None:
+        console.print(f"  {label:<9} {escape(text)}", highlight=False, soft_wrap=True)
 
-    line(f"\n[bold]{title}[/]")
+    console.print(f"\n[bold]{escape(title)}[/]", highlight=False, soft_wrap=True)
     for path in found.projects:
-        line(f"  project   {path}")
+        line("project", path)
     if found.generated_files:
-        line(f"  code      {found.generated_files} files generated")
+        line("code", f"{found.generated_files} files generated")
     for text in found.tests:
-        line(f"  tests     {text}")
+        line("tests", text)
     for text in found.backtests:
-        line(f"  backtest  {text}")
+        line("backtest", text)
     for path in found.reports:
-        line(f"  report    {path}")
+        line("report", path)
     if found.failed_checks:
-        line(f"  [red]failed checks[/] {', '.join(found.failed_checks)}")
-
-
-def free_project_name(workspace: Path, base: str) -> str:
-    """``base``, else ``base-2``, ``base-3``, ...: the first name no project has yet.
-
-    A project is never overwritten, so a second demo builds beside the first one's.
-    """
-    name, number = base, 1
-    while (workspace / name).exists():
-        number += 1
-        name = f"{base}-{number}"
-    return name
+        console.print(f"  [red]failed checks[/] {escape(', '.join(found.failed_checks))}")
 
 
 def seed_portfolio(orch: Orchestrator, user_id: str, portfolio_id: str) -> str:
@@ -164,14 +86,16 @@ def seed_portfolio(orch: Orchestrator, user_id: str, portfolio_id: str) -> str:
         )
     except PortfolioExists:
         fail(f"portfolio {portfolio_id} belongs to another user; choose another --portfolio")
+    except ValueError as exc:
+        fail(f"cannot create portfolio {portfolio_id!r}: {exc}")
     return f"{portfolio.name} ({portfolio.id}): {len(portfolio.positions)} positions"
 
 
 def run_example(
-    orch: Orchestrator, goal: UserGoal, user: str | None, as_json: bool, timeout_s: float
-) -> tuple[TaskChain, ExecutionResult]:
-    """Plan, show the plan, run with live progress; the plan and the result."""
-    chain = orch.plan(goal)
+    orch: Orchestrator, chain: TaskChain, user: str | None, as_json: bool, timeout_s: float
+) -> ExecutionResult:
+    """Show the plan, run it with live progress; its result (``timeout_s`` in all)."""
+    deadline = time.monotonic() + timeout_s
     if not as_json:
         console.print(chain_table(chain))
     run_id = orch.submit(chain, user=user)
@@ -182,61 +106,109 @@ def run_example(
             orch.watch(run_id, user=user, timeout_s=timeout_s),
             lambda: orch.status(run_id, user=user),
         )
-    result = orch.wait(run_id, timeout_s=timeout_s, user=user)
+    remaining_s = max(deadline - time.monotonic(), 0.001)
+    result = orch.wait(run_id, timeout_s=remaining_s, user=user)
     if not as_json:
-        console.print(result_summary(result), highlight=False)
-    return chain, result
+        console.print(result_summary(result), highlight=False, soft_wrap=True)
+    return result
+
+
+def _project_names(orch: Orchestrator, user_id: str, examples: Sequence[str]) -> dict[str, str]:
+    settings = orch.runtime.settings
+    workspace = settings.resolved_workspace_root / user_id
+    return project_names(
+        examples,
+        taken=lambda name: (workspace / name).exists(),
+        # The workers' workspaces are on their hosts, not necessarily this one's disk.
+        stamp=None if settings.embedded else datetime.now(UTC),
+    )
+
+
+def _check_ready(orch: Orchestrator, user_id: str, chains: Sequence[TaskChain]) -> None:
+    from tasks.workspace.commands import RUN_CODE
+    from tasks.workspace.jail import namespaces_available
+    from tasks.workspace.run_terminal_command import allow_list
+
+    settings = orch.runtime.settings
+    commands = allow_list(settings.commands_file).modules.get("workspace")
+    problems = readiness_problems(
+        chains,
+        user_id=user_id,
+        permissions=orch.runtime.permissions,
+        code_roles=lambda role: (
+            commands is not None and role is not None and RUN_CODE in commands.roles.get(role, [])
+        ),
+        jail_ready=namespaces_available() if settings.embedded else None,
+        settings=settings,
+    )
+    if not settings.embedded:
+        replies = orch.app.control.inspect(timeout=WORKER_PING_S).active_queues() or {}
+        consumed = {q["name"] for queues in replies.values() for q in queues}
+        problems += missing_workers(chains, consumed)
+    if problems:
+        fail("the demo cannot run here:\n  " + "\n  ".join(problems))
 
 
 def demo_command(
     orch: Orchestrator,
     *,
     user: str | None,
-    portfolio_id: str,
+    portfolio_id: str | None,
     only: Sequence[str],
     preferences: dict[str, PreferenceValue],
     as_json: bool,
     timeout_s: float,
 ) -> int:
     """Run the chosen examples one after the other; 0 only if every run completed."""
-    user_id = checked_user_id(user or orch.runtime.settings.default_user)
-    seeded = seed_portfolio(orch, user_id, portfolio_id)
-    mode = "embedded workers in this process" if orch.runtime.settings.embedded else "worker pools"
-    if not as_json:
-        console.print(f"portfolio {seeded}; running on {mode}", highlight=False)
-    outcomes: list[tuple[str, TaskChain, ExecutionResult]] = []
-    workspace = orch.runtime.settings.resolved_workspace_root / user_id
-    for name in only or list(EXAMPLES):
-        wanted = dict(preferences)
-        wanted.setdefault("project_name", free_project_name(workspace, PROJECT_NAMES[name]))
+    settings = orch.runtime.settings
+    user_id = checked_user_id(user or settings.default_user)
+    examples = list(only or EXAMPLES)
+    if "project_name" in preferences and len(examples) > 1:
+        fail("--pref project_name names one project: use it with one --only example")
+    if portfolio_id is None:
+        portfolio_id = "demo" if user_id == settings.default_user else f"demo-{user_id}"
+    names = _project_names(orch, user_id, examples)
+    chains: list[tuple[str, TaskChain]] = []
+    for name in examples:
+        wanted = {"project_name": names[name], **preferences}
         goal = UserGoal(
             description=EXAMPLES[name],
             context=GoalContext(portfolio_id=portfolio_id, user_preferences=wanted),
         )
+        chains.append((name, orch.plan(goal)))
+    _check_ready(orch, user_id, [chain for _, chain in chains])
+    seeded = seed_portfolio(orch, user_id, portfolio_id)
+    mode = "embedded workers in this process" if settings.embedded else "worker pools"
+    if not as_json:
+        console.print(f"portfolio {seeded}; running on {mode}", highlight=False)
+    outcomes: list[tuple[str, TaskChain, ExecutionResult]] = []
+    for name, chain in chains:
         if not as_json:
-            console.rule(f"[bold]{goal.description}[/]")
-        chain, result = run_example(orch, goal, user, as_json, timeout_s)
-        outcomes.append((name, chain, result))
+            console.rule(f"[bold]{escape(chain.goal.description)}[/]")
+        outcomes.append((name, chain, run_example(orch, chain, user, as_json, timeout_s)))
+    made = {name: deliverables(chain, result) for name, chain, result in outcomes}
     if as_json:
         print_json(
             [
-                {"example": name, "chain": chain.model_dump(mode="json"), **_json(chain, result)}
+                {
+                    "example": name,
+                    "chain": chain.model_dump(mode="json", by_alias=True),
+                    "result": result.model_dump(mode="json"),
+                    "deliverables": asdict(made[name]),
+                }
                 for name, chain, result in outcomes
             ]
         )
     else:
         console.rule("[bold]What the demo made[/]")
-        for name, chain, result in outcomes:
-            print_deliverables(
-                f"{EXAMPLES[name]} -- {result.status.value}", deliverables(chain, result)
-            )
-    completed = all(result.status is RunStatus.COMPLETED for _, _, result in outcomes)
-    return EXIT_OK if completed else EXIT_FAILED
-
-
-def _json(chain: TaskChain, result: ExecutionResult) -> dict[str, Any]:
-    found = deliverables(chain, result)
-    return {"result": result.model_dump(mode="json"), "deliverables": found.__dict__}
+        for name, _, result in outcomes:
+            print_deliverables(f"{EXAMPLES[name]} -- {result.status.value}", made[name])
+    # A run that completed with failing tests or checks did not do what the demo shows.
+    succeeded = all(
+        result.status is RunStatus.COMPLETED and not made[name].failed_checks
+        for name, _, result in outcomes
+    )
+    return EXIT_OK if succeeded else EXIT_FAILED
 
 
 def register(main: click.Group) -> None:
@@ -244,7 +216,13 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @click.option("--user", default=None, help="User the runs belong to (default: settings).")
-    @click.option("--portfolio", "portfolio_id", default="demo", show_default=True)
+    @click.option(
+        "--portfolio",
+        "portfolio_id",
+        default=None,
+        help="Portfolio to use, created on the shipped prices if missing "
+        "(default: demo, or demo-USER for a user other than the default).",
+    )
     @click.option(
         "--only",
         multiple=True,
@@ -263,7 +241,7 @@ def register(main: click.Group) -> None:
     )
     def demo(
         user: str | None,
-        portfolio_id: str,
+        portfolio_id: str | None,
         only: tuple[str, ...],
         pref: tuple[str, ...],
         as_json: bool,

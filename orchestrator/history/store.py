@@ -272,17 +272,23 @@ class HistoryStore(Repository):
         if user_id is not None:
             stmt = stmt.where(RunRow.user_id == user_id)
         # run_id breaks ties so equal timestamps still give a stable order.
-        stmt = stmt.order_by(RunRow.submitted_at.desc(), RunRow.run_id.desc()).limit(limit)
+        stmt = stmt.order_by(
+            RunRow.finished_at.desc().nulls_first(),
+            RunRow.submitted_at.desc(),
+            RunRow.run_id.desc(),
+        ).limit(limit)
         with self._sessions() as s:
             return [run_record(run, desc) for run, desc in s.execute(stmt)]
 
     def runs_to_reconcile(
         self, *, finished_after: datetime, user_id: str | None = None, limit: int = 1000
     ) -> list[RunRecord]:
-        """Runs not finished yet, or finished after ``finished_after``; newest first.
+        """Runs not finished yet (all of them first), then those finished after
+        ``finished_after``, most recent first; at most ``limit``.
 
         What ``orchestrator sync`` compares with the live context (whose keys outlive a
-        finished run by the context TTL).
+        finished run by the context TTL). Unfinished runs come first so a burst of
+        finished ones can never push a stuck run out of the limit.
         """
         stmt = (
             select(RunRow, GoalRow.description)
@@ -291,7 +297,11 @@ class HistoryStore(Repository):
         )
         if user_id is not None:
             stmt = stmt.where(RunRow.user_id == user_id)
-        stmt = stmt.order_by(RunRow.submitted_at.desc(), RunRow.run_id.desc()).limit(limit)
+        stmt = stmt.order_by(
+            RunRow.finished_at.desc().nulls_first(),
+            RunRow.submitted_at.desc(),
+            RunRow.run_id.desc(),
+        ).limit(limit)
         with self._sessions() as s:
             return [run_record(run, desc) for run, desc in s.execute(stmt)]
 

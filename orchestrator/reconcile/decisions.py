@@ -101,6 +101,9 @@ class SyncObservation(StrictModel):
     context_ttl_s: int = Field(gt=0)
     #: Embedded mode: the workers live in the process that submitted the run.
     embedded: bool
+    #: Embedded mode: history is this data dir's own SQLite file, so every process that
+    #: can run its runs takes its run locks in the same directory.
+    history_is_local: bool = True
     targets: list[SyncTarget]
     #: The broker's queues and unacknowledged store could be read (Redis transport).
     broker_visible: bool
@@ -268,6 +271,11 @@ def _judge_embedded(
         return [_finding(run, Verdict.HEALTHY, "running on this process's workers")], []
     if run.held_elsewhere:
         return [_finding(run, Verdict.HEALTHY, "running in another embedded process")], []
+    if not obs.history_is_local:
+        # A shared database (ORCH_DATABASE_URL) may hold runs of other hosts, data dirs or
+        # a distributed deployment: no lock here says nothing about them.
+        detail = "history is shared (ORCH_DATABASE_URL) and no broker is configured here"
+        return [_finding(run, Verdict.UNOBSERVABLE, detail)], []
     recent = _too_recent(obs, run, "no process holds it")
     if recent is not None:
         return [recent], []

@@ -124,6 +124,7 @@ def observe(
         grace_s=grace_s,
         context_ttl_s=settings.context_ttl_s,
         embedded=settings.embedded,
+        history_is_local=settings.database_url is None,
         targets=targets,
         broker_visible=broker_visible,
         queues_complete=queues_complete,

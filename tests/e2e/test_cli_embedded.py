@@ -381,3 +381,16 @@ def test_status_of_another_users_run_is_no_run(
     others = health.cli("history", "--user", "someone_else", "--json")
     assert others.returncode == 0, str(others)
     assert others.json() == []
+
+
+def test_demo_for_a_user_who_may_not_run_code_stops_before_anything_runs(
+    embedded_cli: Cli,
+) -> None:
+    result = embedded_cli("demo", "--user", "bob")
+
+    assert result.returncode == 2, str(result)
+    assert "user bob (role analyst) may not run" in result.output, str(result)
+    assert "run_code in config/commands.yaml" in result.output, str(result)
+    # Nothing ran and nothing was created for bob
+    assert embedded_cli("history", "--user", "bob", "--json").json() == []
+    assert embedded_cli("portfolio", "list", "--user", "bob", "--json").json() == []

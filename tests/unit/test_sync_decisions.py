@@ -218,6 +218,15 @@ def test_embedded_runs_another_live_process_holds_are_healthy() -> None:
     assert plan_sync(obs).actions == []
 
 
+def test_embedded_runs_in_a_shared_history_are_never_failed_from_here() -> None:
+    tasks = {"task_001": TaskState.PENDING}
+    obs = observe(run_view(live=None, tasks=tasks), embedded=True).model_copy(
+        update={"history_is_local": False}
+    )
+    assert verdict_of(obs) is Verdict.UNOBSERVABLE
+    assert plan_sync(obs).actions == []
+
+
 def test_task_of_reads_run_task_and_restart_ids() -> None:
     assert task_of(f"{RUN}:task_002", RUN) == "task_002"
     assert task_of(f"{RUN}:task_002:restart1", RUN) == "task_002"
