@@ -204,9 +204,10 @@ class Orchestrator:
     def _release_finished_locks(self, locks: EmbeddedRunLocks) -> None:
         # A caller that never waits (it polls status) would otherwise hold a lock, and a
         # file descriptor, per run until close().
+        # A lock with no history yet belongs to a submit still under way (another thread).
         for held in locks.held():
             record = self.runtime.history.get_run(held)
-            if record is None or record.state.is_final:
+            if record is not None and record.state.is_final:
                 locks.release(held)
 
     def _user(self, user: str | None) -> str:

@@ -138,10 +138,13 @@ def restore(file: Path, user: str | None, allow_unsigned: bool, as_json: bool) -
     if as_json:
         print_json(report.model_dump(mode="json"))
         return
+    # Embedded, the live context would live only as long as this command's process; an
+    # old backup may hold none (it had expired). Either way status reads history.
+    live_skipped = "not restored (embedded mode, or none in the file; status reads history)"
     click.echo(
         f"restored run {report.run_id} of {report.owner} ({report.state}, {report.tasks} "
         f"task(s), {report.attempts} attempt(s), {report.audit_entries} audit entries; "
-        f"live context {'restored' if report.live_context else 'not restored'}; signature "
+        f"live context {'restored' if report.live_context else live_skipped}; signature "
         f"{report.signature.value}): {report.goal}"
     )
     if not report.finished:

@@ -16,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -109,24 +108,6 @@ def finish_cli(
         stdout, stderr = proc.communicate()
         pytest.fail(f"orchestrator {' '.join(args)} did not exit within {timeout_s} s:\n{stderr}")
     return CliResult(tuple(args), proc.returncode, stdout, stderr)
-
-
-#: How often wait_until re-checks its condition (it is bounded by ``timeout_s``).
-POLL_INTERVAL_S = 0.05
-
-
-def wait_until(
-    condition: Callable[[], Any], *, timeout_s: float = 30.0, what: str = "condition"
-) -> Any:
-    """Poll ``condition`` until it returns something truthy (fails after ``timeout_s``)."""
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(POLL_INTERVAL_S)
 
 
 Cli = Callable[..., CliResult]

@@ -31,6 +31,8 @@ from orchestrator.models.params import HealthCheck, MonitorHealthParams
 from tasks.context import HandlerContext
 from tasks.periodic import HEALTH_TASK, beat_schedule
 from tasks.system.monitor_health import is_healthy, monitor_health
+from tests.support.waiting import wait_until
+from tests.support.workers import REPO_ROOT, settings_env
 
 TIMEOUT_S = 60
 ORCHESTRATOR = Path(sys.executable).parent / "orchestrator"
@@ -84,6 +86,35 @@ def test_beats_health_job_runs_on_a_worker_and_the_cli_shows_it(
     table = cli("health", "--limit", "1", env=distributed_env, cwd=tmp_path)
     assert table.returncode == 0, table.stderr
     assert "beat" in table.stdout and "workers:system" in table.stdout
+
+
+def test_a_running_celery_beat_records_health_reports_on_its_interval(
+    orch: Orchestrator, distributed_env: dict[str, str], tmp_path: Path
+) -> None:
+    log = HealthLog(orch.runtime.history.engine)
+    before = {r.checked_at for r in log.latest(limit=1000, source=BEAT_SOURCE)}
+    # Given `celery beat` as the Procfile starts it, checking health every second
+    env = settings_env({**distributed_env, "ORCH_HEALTH_INTERVAL_S": "1"})
+    schedule = str(tmp_path / "celerybeat-schedule")
+    beat = subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "orchestrator", "beat", "--schedule", schedule],
+        env=env,
+        cwd=REPO_ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        # Then the system pool records new beat reports, one per interval
+        def new_reports() -> list[HealthRecord]:
+            fresh = log.latest(limit=1000, source=BEAT_SOURCE)
+            return [r for r in fresh if r.checked_at not in before]
+
+        reports = wait_until(lambda: len(new_reports()) >= 2, what="two beat health reports")
+        assert reports
+        assert all(r.healthy for r in new_reports())
+    finally:
+        beat.terminate()
+        beat.wait(timeout=TIMEOUT_S)
 
 
 def test_monitor_health_in_a_run_records_its_report_under_the_run(orch: Orchestrator) -> None:

@@ -1,6 +1,10 @@
-"""Waiting on a run's event stream for a task to reach a state (bounded, never a sleep)."""
+"""Bounded waits: on a run's event stream for a task's state, or on a condition."""
 
 from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -21,3 +25,21 @@ def wait_for_state(
             if seen == nth:
                 return
     pytest.fail(f"{task_id} never reached {state.value} {nth} time(s)")
+
+
+#: How often wait_until re-checks its condition (it is bounded by ``timeout_s``).
+POLL_INTERVAL_S = 0.05
+
+
+def wait_until(
+    condition: Callable[[], Any], *, timeout_s: float = 30.0, what: str = "condition"
+) -> Any:
+    """Poll ``condition`` until it returns something truthy (fails after ``timeout_s``)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(POLL_INTERVAL_S)
