@@ -159,7 +159,8 @@ def demo_command(
     as_json: bool,
     timeout_s: float,
 ) -> int:
-    """Run the chosen examples one after the other; 0 only if every run completed."""
+    """Run the chosen examples one after the other; 0 only if every run completed with
+    its tests and checks passing."""
     settings = orch.runtime.settings
     user_id = checked_user_id(user or settings.default_user)
     examples = list(only or EXAMPLES)

@@ -16,8 +16,9 @@ import redis
 from config.celery import MODULE_QUEUES
 from orchestrator import Orchestrator
 from orchestrator.models import Module, TaskChain
-from tests.e2e.conftest import HEALTH_GOAL, Cli, CliResult, run_cli, wait_until
+from tests.e2e.conftest import HEALTH_GOAL, Cli, CliResult, run_cli
 from tests.support.chains import build_chain, step_task
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
