@@ -1,8 +1,9 @@
 """The built-in task types: every TaskType of the specification, with its handler.
 
-Task types whose handlers land in later releases are registered all the same (so plans
-using them validate and route), with a handler that fails with a clear
-"not implemented yet" TaskFailure -- never a fake success.
+Every type is first registered with its estimates and a handler that fails with a clear
+"not implemented yet" TaskFailure (never a fake success); each module then installs its
+real handlers over them. Today all four modules install every type, so the placeholder
+only shows if a module's registration is left out.
 """
 
 from __future__ import annotations
