@@ -6,7 +6,7 @@ from celery import Celery
 
 from config.celery import celery_config
 from config.settings import Settings
-from orchestrator.history import HistoryStore, upgrade
+from orchestrator.history import HistoryStore, upgrade_if_sqlite
 from orchestrator.permissions import Permissions
 from orchestrator.runtime import Runtime, build_context_store
 from tasks.base import bind_registry
@@ -36,9 +36,8 @@ def create_app(
     app = Celery("orchestrator", set_as_current=False)
     app.config_from_object(celery_config(settings))
     database_url = settings.resolved_database_url
-    if migrate_sqlite and database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(database_url)
+    if migrate_sqlite:
+        upgrade_if_sqlite(database_url, settings.data_dir)
     runtime = Runtime(
         settings=settings,
         registry=registry,

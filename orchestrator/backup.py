@@ -44,13 +44,12 @@ from orchestrator.models import (
     TaskStatus,
 )
 from orchestrator.models.base import StrictModel
+from orchestrator.run_locks import RUN_ID_RE
 
 #: The version ``build_backup`` writes.
 BACKUP_FORMAT_VERSION = 2
 #: Every version ``read_backup`` reads.
 READABLE_VERSIONS = (1, 2)
-#: What ``new_run_id`` makes (the same pattern guards the embedded run lock files).
-RUN_ID_RE = re.compile(r"run_[0-9a-f]{1,64}")
 #: Fields outside the checksummed content.
 _UNHASHED = ("content_sha256", "signature")
 

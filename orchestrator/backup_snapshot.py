@@ -26,9 +26,9 @@ from orchestrator.backup import (
 )
 from orchestrator.context import ContextStore
 from orchestrator.history.audit import AuditEntry
-from orchestrator.history.records import RunRecord, audit_entry, run_record
+from orchestrator.history.records import RunRecord, attempt_record, audit_entry, run_record
 from orchestrator.history.tables import AuditLogRow, GoalRow, RunRow, TaskAttemptRow
-from orchestrator.models import Priority, TaskError, TaskState
+from orchestrator.models import Priority
 from orchestrator.models.base import StrictModel
 
 
@@ -58,21 +58,12 @@ def _attempts(session: Session, run_id: str) -> list[BackupAttempt]:
         .order_by(TaskAttemptRow.started_at.asc().nulls_last(), TaskAttemptRow.id)
     )
     return [
-        BackupAttempt(
-            run_id=r.run_id,
-            task_id=r.task_id,
-            task_type=r.task_type,
-            attempt=r.attempt,
-            state=TaskState(r.state),
-            queue=r.queue,
-            worker=r.worker,
-            started_at=r.started_at,
-            finished_at=r.finished_at,
-            duration_ms=r.duration_ms,
-            error=None if r.error is None else TaskError.model_validate(r.error),
-            reason=r.reason,
-            output=r.output,
-            input_fingerprint=r.input_fingerprint,
+        BackupAttempt.model_validate(
+            {
+                **attempt_record(r).model_dump(),
+                "output": r.output,
+                "input_fingerprint": r.input_fingerprint,
+            }
         )
         for r in rows
     ]
@@ -121,13 +112,15 @@ def build_backup(
     """The backup document (format 2, checksum included, signed with ``secret`` if given)."""
     run_id, user_id = history.record.run_id, history.record.user_id
     meta = context.run_meta(user_id, run_id)
-    snapshot = context.snapshot(user_id, run_id)
+    snapshot = context.snapshot(user_id, run_id, meta=meta)
     live = {
         **snapshot,
         # The live plan differs from the recorded one once recovery added tasks to it.
         "chain": None
         if meta is None
-        else context.chain(user_id, run_id).model_dump(mode="json", by_alias=True),
+        else context.chain(user_id, run_id, version=meta.chain_version).model_dump(
+            mode="json", by_alias=True
+        ),
         "result": None
         if (result := context.result(user_id, run_id)) is None
         else result.model_dump(mode="json"),

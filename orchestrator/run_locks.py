@@ -18,8 +18,9 @@ from pathlib import Path
 
 from config.settings import Settings
 
-#: Run ids are ``run_<hex>``; anything else never becomes a file name.
-_RUN_ID = re.compile(r"^run_[0-9a-f]{1,64}$")
+#: What a run id looks like (``Orchestrator.submit`` makes ``run_`` + 16 hex digits); anything
+#: else never becomes a file name here, nor a restored run.
+RUN_ID_RE = re.compile(r"run_[0-9a-f]{1,64}")
 
 
 class EmbeddedRunLocks:
@@ -30,7 +31,7 @@ class EmbeddedRunLocks:
         self._held: dict[str, int] = {}
 
     def _path(self, run_id: str) -> Path:
-        if not _RUN_ID.fullmatch(run_id):
+        if not RUN_ID_RE.fullmatch(run_id):
             raise ValueError(f"not a run id: {run_id!r}")
         return self.directory / f"{run_id}.lock"
 
@@ -71,7 +72,7 @@ class EmbeddedRunLocks:
         An id that is not a run id never had a lock file: False, never an error (sync
         asks this of every run in history and must not stop at an odd one).
         """
-        if run_id in self._held or not _RUN_ID.fullmatch(run_id):
+        if run_id in self._held or not RUN_ID_RE.fullmatch(run_id):
             return False
         try:
             fd = os.open(self._path(run_id), os.O_RDONLY | os.O_CLOEXEC)

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from config.settings import Settings
-from orchestrator.control import Orchestrator, RunNotFound
+from orchestrator.control import Orchestrator, RunNotFound, checked_user_id
 from orchestrator.dag import ChainValidationError
 from orchestrator.models.goal import PreferenceValue
 from orchestrator.planner import MissingGoalContext, NoMatchingWorkflow
@@ -38,6 +38,12 @@ def invalid_input_exits() -> Iterator[None]:
         fail(str(exc))
     except ValidationError as exc:
         fail(f"invalid input:\n{exc}")
+
+
+def acting_user(settings: Settings, user: str | None) -> str:
+    """``--user``, else the default user, validated (an invalid id exits 2: see
+    ``OrchestratorGroup``)."""
+    return checked_user_id(user or settings.default_user)
 
 
 def parse_preferences(prefs: tuple[str, ...]) -> dict[str, PreferenceValue]:

@@ -13,10 +13,8 @@ import click
 from pydantic import TypeAdapter, ValidationError
 from rich.table import Table
 
-from config.settings import Settings
-from orchestrator.cli.common import EXIT_FAILED, console, fail, print_json
+from orchestrator.cli.common import EXIT_FAILED, acting_user, console, fail, print_json
 from orchestrator.cli.portfolio import database
-from orchestrator.control import InvalidUserError, checked_user_id
 from orchestrator.knowledge import KnowledgeBase
 from orchestrator.knowledge.base import content_sha256
 from orchestrator.knowledge.importing import KnowledgeImportError, read_text_file
@@ -39,13 +37,6 @@ def _is_tag(value: str) -> bool:
 def register(main: click.Group) -> None:
     """Add the ``knowledge`` group to the ``orchestrator`` group."""
     main.add_command(knowledge)
-
-
-def _user(settings: Settings, user: str | None) -> str:
-    try:
-        return checked_user_id(user or settings.default_user)
-    except InvalidUserError as exc:
-        fail(str(exc))
 
 
 def _checked_tags(tags: tuple[str, ...]) -> list[str]:
@@ -98,7 +89,7 @@ def add_command(
         fail(f"--title is longer than {MAX_TITLE_CHARS} characters")
     checked_tags = _checked_tags(tags)
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         kb = KnowledgeBase(engine)
         kb.ensure_starter()
         try:
@@ -129,7 +120,7 @@ def add_command(
 def search_command(query: str, limit: int, user: str | None, as_json: bool) -> None:
     """Items matching QUERY (any of its words, stemmed), best first."""
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         kb = KnowledgeBase(engine)
         kb.ensure_starter()
         hits = kb.search(query, user_id=user_id, limit=limit)
@@ -151,7 +142,7 @@ def search_command(query: str, limit: int, user: str | None, as_json: bool) -> N
 def list_command(mine: bool, user: str | None, as_json: bool) -> None:
     """Documents you can search: yours and the shared starter articles."""
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         kb = KnowledgeBase(engine)
         kb.ensure_starter()
         documents = kb.documents(user_id=user_id, include_shared=not mine)
@@ -180,7 +171,7 @@ def list_command(mine: bool, user: str | None, as_json: bool) -> None:
 def show_command(item_id: int, user: str | None, as_json: bool) -> None:
     """One item (an id from ``search``): its title, source, tags and full text."""
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         item = KnowledgeBase(engine).get(item_id, user_id=user_id)
     if item is None:
         fail(f"no knowledge item {item_id} visible to {user_id}", EXIT_FAILED)

@@ -16,10 +16,9 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from config.settings import Settings
-from orchestrator.cli.common import EXIT_FAILED, console, fail, print_json
+from orchestrator.cli.common import EXIT_FAILED, acting_user, console, fail, print_json
 from orchestrator.context import utcnow
-from orchestrator.control import InvalidUserError, checked_user_id
-from orchestrator.history import create_history_engine, upgrade
+from orchestrator.history import create_history_engine, upgrade_if_sqlite
 from orchestrator.portfolio.market_data import DatabaseMarketData
 from orchestrator.portfolio.store import (
     PortfolioExists,
@@ -43,21 +42,12 @@ def database() -> Iterator[tuple[Settings, Engine]]:
     except ValidationError as exc:
         fail(f"invalid settings:\n{exc}", EXIT_FAILED)
     url = settings.resolved_database_url
-    if url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-        upgrade(url)
+    upgrade_if_sqlite(url, settings.data_dir)
     engine = create_history_engine(url)
     try:
         yield settings, engine
     finally:
         engine.dispose()
-
-
-def _user(settings: Settings, user: str | None) -> str:
-    try:
-        return checked_user_id(user or settings.default_user)
-    except InvalidUserError as exc:
-        fail(str(exc))
 
 
 @click.group()
@@ -106,7 +96,7 @@ def seed_demo_command(user: str | None, portfolio_id: str) -> None:
     from orchestrator.portfolio.demo import seed_demo
 
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         try:
             created = seed_demo(engine, user_id=user_id, now=utcnow(), portfolio_id=portfolio_id)
         except PortfolioExists:
@@ -123,7 +113,7 @@ def seed_demo_command(user: str | None, portfolio_id: str) -> None:
 def list_command(user: str | None, as_json: bool) -> None:
     """The user's portfolios with their current value."""
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         market_data = DatabaseMarketData(engine)
         valuations = [
             value_portfolio(p, market_data) for p in PortfolioStore(engine).list_for(user_id)
@@ -153,7 +143,7 @@ def list_command(user: str | None, as_json: bool) -> None:
 def show_command(portfolio_id: str, user: str | None, as_json: bool) -> None:
     """Holdings of PORTFOLIO_ID valued at the latest prices."""
     with database() as (settings, engine):
-        user_id = _user(settings, user)
+        user_id = acting_user(settings, user)
         try:
             found = PortfolioStore(engine).get(portfolio_id, user_id)
         except PortfolioNotFound as exc:

@@ -14,7 +14,6 @@ import click
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from config.settings import Settings
 from orchestrator.backup import BackupFormatError, read_backup
 from orchestrator.cli.common import (
     EXIT_FAILED,
@@ -118,10 +117,10 @@ def restore(file: Path, user: str | None, allow_unsigned: bool, as_json: bool) -
         document = read_backup(data)
     except BackupFormatError as exc:
         fail(f"{file}: {exc}")
-    settings = Settings()
-    acting_user = checked_user_id(user or settings.default_user)
     with session() as orch:
         runtime = orch.runtime
+        settings = runtime.settings
+        acting_user = checked_user_id(user or settings.default_user)
         try:
             report = restore_backup(
                 document,
@@ -189,9 +188,9 @@ def health(now: bool, limit: int, as_json: bool) -> None:
     """Show the latest recorded health reports (beat, runs, --now); exit 1 if the newest
     is unhealthy, stale (older than 3 health intervals: beat or the system worker is not
     running) or there is none."""
-    settings = Settings()
     with session() as orch:
         runtime = orch.runtime
+        settings = runtime.settings
         taken: HealthRecord | None = None
         if now:
             try:

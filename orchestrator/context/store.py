@@ -268,10 +268,11 @@ class ContextStore(RunSteering):
         pipe.execute()
         return True
 
-    def snapshot(self, user_id: str, run_id: str) -> dict[str, Any]:
-        """Everything this store holds of a run, as JSON-ready data (for backups)."""
+    def snapshot(self, user_id: str, run_id: str, *, meta: RunMeta | None = None) -> dict[str, Any]:
+        """Everything this store holds of a run, as JSON-ready data (for backups);
+        ``meta`` saves reading the run's meta again when the caller has it."""
         keys = self.keys(user_id, run_id)
-        meta = self.run_meta(user_id, run_id)
+        meta = meta if meta is not None else self.run_meta(user_id, run_id)
         return {
             "meta": None if meta is None else meta.model_dump(mode="json"),
             "tasks": {

@@ -13,7 +13,7 @@ from orchestrator.history import portfolio_tables as portfolio_tables
 from orchestrator.history.audit import AuditAction, AuditEntry
 from orchestrator.history.dead_letters import DeadLetterBox
 from orchestrator.history.engine import create_history_engine
-from orchestrator.history.migrate import current_revision, upgrade
+from orchestrator.history.migrate import current_revision, upgrade, upgrade_if_sqlite
 from orchestrator.history.parking import ParkingLot
 from orchestrator.history.records import AttemptRecord, RunRecord
 from orchestrator.history.recovery_log import RecoveryLog, UnknownRecoveryError
@@ -49,4 +49,5 @@ __all__ = [
     "create_history_engine",
     "current_revision",
     "upgrade",
+    "upgrade_if_sqlite",
 ]

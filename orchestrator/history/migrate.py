@@ -54,3 +54,11 @@ def current_revision(url: str) -> str | None:
             return MigrationContext.configure(conn).get_current_revision()
     finally:
         engine.dispose()
+
+
+def upgrade_if_sqlite(url: str, data_dir: Path) -> None:
+    """Migrate an SQLite history on the spot (the embedded default: no ``db upgrade`` step),
+    creating its data directory first; any other database is left to ``db upgrade``."""
+    if url.startswith("sqlite"):
+        data_dir.mkdir(parents=True, exist_ok=True)
+        upgrade(url)

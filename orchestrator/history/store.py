@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, or_, select, text, update
+from sqlalchemy import Select, insert, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from orchestrator.history.audit import AuditAction, AuditEntry
@@ -268,17 +268,9 @@ class HistoryStore(Repository):
         """The newest ``limit`` runs (of one user if given), newest submission first."""
         if limit < 1:
             raise ValueError("limit must be positive")
-        stmt = select(RunRow, GoalRow.description).join(GoalRow, GoalRow.id == RunRow.goal_id)
-        if user_id is not None:
-            stmt = stmt.where(RunRow.user_id == user_id)
         # run_id breaks ties so equal timestamps still give a stable order.
-        stmt = stmt.order_by(
-            RunRow.finished_at.desc().nulls_first(),
-            RunRow.submitted_at.desc(),
-            RunRow.run_id.desc(),
-        ).limit(limit)
-        with self._sessions() as s:
-            return [run_record(run, desc) for run, desc in s.execute(stmt)]
+        stmt = _runs(user_id).order_by(RunRow.submitted_at.desc(), RunRow.run_id.desc())
+        return self._run_records(stmt.limit(limit))
 
     def runs_to_reconcile(
         self, *, finished_after: datetime, user_id: str | None = None, limit: int = 1000
@@ -291,17 +283,17 @@ class HistoryStore(Repository):
         finished ones can never push a stuck run out of the limit.
         """
         stmt = (
-            select(RunRow, GoalRow.description)
-            .join(GoalRow, GoalRow.id == RunRow.goal_id)
+            _runs(user_id)
             .where(or_(RunRow.finished_at.is_(None), RunRow.finished_at >= finished_after))
+            .order_by(
+                RunRow.finished_at.desc().nulls_first(),
+                RunRow.submitted_at.desc(),
+                RunRow.run_id.desc(),
+            )
         )
-        if user_id is not None:
-            stmt = stmt.where(RunRow.user_id == user_id)
-        stmt = stmt.order_by(
-            RunRow.finished_at.desc().nulls_first(),
-            RunRow.submitted_at.desc(),
-            RunRow.run_id.desc(),
-        ).limit(limit)
+        return self._run_records(stmt.limit(limit))
+
+    def _run_records(self, stmt: Select[RunRow, str]) -> list[RunRecord]:
         with self._sessions() as s:
             return [run_record(run, desc) for run, desc in s.execute(stmt)]
 
@@ -365,3 +357,9 @@ class HistoryStore(Repository):
         with self._sessions() as s:
             # Ascending attempts: a later success overwrites an earlier one.
             return dict(s.execute(stmt).all())
+
+
+def _runs(user_id: str | None) -> Select[RunRow, str]:
+    """Runs with their goal's description (of one user if given), not yet ordered."""
+    stmt = select(RunRow, GoalRow.description).join(GoalRow, GoalRow.id == RunRow.goal_id)
+    return stmt if user_id is None else stmt.where(RunRow.user_id == user_id)

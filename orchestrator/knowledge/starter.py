@@ -8,6 +8,7 @@ tell a new version of a file from the one already stored.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from importlib import resources
@@ -51,12 +52,16 @@ def parse_starter(slug: str, raw: str) -> StarterDocument:
     )
 
 
-def starter_documents() -> list[StarterDocument]:
-    """Every shipped starter document, ordered by slug."""
+@functools.cache
+def starter_documents() -> tuple[StarterDocument, ...]:
+    """Every shipped starter document, ordered by slug.
+
+    Read once per process: the files are package data, and every research task asks.
+    """
     folder = resources.files(STARTER_PACKAGE).joinpath(STARTER_DIR)
     documents = [
         parse_starter(entry.name.removesuffix(".md"), entry.read_text(encoding="utf-8"))
         for entry in folder.iterdir()
         if entry.name.endswith(".md") and entry.is_file()
     ]
-    return sorted(documents, key=lambda doc: doc.slug)
+    return tuple(sorted(documents, key=lambda doc: doc.slug))

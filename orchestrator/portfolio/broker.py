@@ -252,9 +252,11 @@ class PaperBroker(Repository):
             }
         )
         prices: dict[str, float | None] = {}
-        for symbol in holdings.quantities:
-            point = self.market.price_on(symbol, order.as_of)
-            prices[symbol] = point.close if point else None
+        # Holdings' prices only matter to the position limit: no limit, no lookups.
+        if portfolio.max_position_weight is not None:
+            for symbol in holdings.quantities:
+                point = self.market.price_on(symbol, order.as_of)
+                prices[symbol] = point.close if point else None
         prices[order.symbol] = quote.reference_price
         check_order(
             order.side,

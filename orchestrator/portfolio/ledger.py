@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import exists, select, update
 from sqlalchemy.orm import Session, aliased
 
-from orchestrator.history.audit import AuditAction
+from orchestrator.history.audit import AuditAction, AuditEntry
 from orchestrator.history.portfolio_tables import (
     PortfolioRow,
     PositionRow,
     TradeRow,
     TransactionRow,
 )
+from orchestrator.history.records import audit_row_values
 from orchestrator.history.tables import AuditLogRow
 from orchestrator.models.params import TradeSide
 from orchestrator.portfolio.records import Trade
@@ -24,8 +25,9 @@ from orchestrator.portfolio.rules import (
     TradeRejected,
     average_cost_after,
     average_cost_unwound,
+    cents,
 )
-from orchestrator.portfolio.store import PortfolioNotFound, cents
+from orchestrator.portfolio.store import PortfolioNotFound
 
 if TYPE_CHECKING:
     from orchestrator.portfolio.broker import Order
@@ -228,26 +230,25 @@ def _audit(
     session: Session, action: AuditAction, trade: Trade, now: datetime, **extra: Any
 ) -> None:
     # In the fill's own transaction: a fill and its audit entry exist together or not at all.
-    session.add(
-        AuditLogRow(
-            at=now,
-            user_id=trade.user_id,
-            run_id=trade.run_id,
-            task_id=trade.task_id,
-            action=action.value,
-            detail={
-                "trade_id": trade.id,
-                "portfolio_id": trade.portfolio_id,
-                "symbol": trade.symbol,
-                "side": trade.side.value,
-                "quantity": trade.quantity,
-                "fill_price": trade.fill_price,
-                "notional": trade.notional,
-                "fee": trade.fee,
-                **extra,
-            },
-        )
+    entry = AuditEntry(
+        at=now,
+        user_id=trade.user_id,
+        run_id=trade.run_id,
+        task_id=trade.task_id,
+        action=action,
+        detail={
+            "trade_id": trade.id,
+            "portfolio_id": trade.portfolio_id,
+            "symbol": trade.symbol,
+            "side": trade.side.value,
+            "quantity": trade.quantity,
+            "fill_price": trade.fill_price,
+            "notional": trade.notional,
+            "fee": trade.fee,
+            **extra,
+        },
     )
+    session.add(AuditLogRow(**audit_row_values(entry)))
 
 
 def trade_record(row: TradeRow) -> Trade:

@@ -48,7 +48,8 @@ class Holdings:
     quantities: dict[str, float] = field(default_factory=dict)
 
 
-def _cents(amount: float) -> float:
+def cents(amount: float) -> float:
+    """Money is kept to the cent (``+ 0.0`` turns a -0.0 into 0.0)."""
     return round(amount + 0.0, 2)
 
 
@@ -62,9 +63,9 @@ def quote_fill(
         )
     direction = 1.0 if side is TradeSide.BUY else -1.0
     fill_price = round(reference_price * (1.0 + direction * config.slippage_bps / 10_000), 6)
-    notional = _cents(quantity * fill_price)
-    fee = _cents(max(config.fee_min, notional * config.fee_bps / 10_000))
-    cash_delta = _cents(-direction * notional - fee)
+    notional = cents(quantity * fill_price)
+    fee = cents(max(config.fee_min, notional * config.fee_bps / 10_000))
+    cash_delta = cents(-direction * notional - fee)
     return FillQuote(reference_price, price_date, fill_price, notional, fee, cash_delta)
 
 

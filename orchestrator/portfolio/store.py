@@ -22,6 +22,7 @@ from orchestrator.portfolio.records import (
     Position,
     Valuation,
 )
+from orchestrator.portfolio.rules import cents
 
 
 class PortfolioNotFound(LookupError):
@@ -30,11 +31,6 @@ class PortfolioNotFound(LookupError):
 
 class PortfolioExists(ValueError):
     """A portfolio with that id already exists."""
-
-
-def cents(amount: float) -> float:
-    """Money is kept to the cent."""
-    return round(amount + 0.0, 2)
 
 
 class PortfolioStore(Repository):
@@ -109,10 +105,6 @@ class PortfolioStore(Repository):
         with self._tx() as session:
             return self._load(session, portfolio_id, user_id)
 
-    def exists(self, portfolio_id: str) -> bool:
-        with self._tx() as session:
-            return session.get(PortfolioRow, portfolio_id) is not None
-
     def list_for(self, user_id: str) -> list[Portfolio]:
         with self._tx() as session:
             ids = session.scalars(
@@ -121,6 +113,16 @@ class PortfolioStore(Repository):
                 .order_by(PortfolioRow.id)
             ).all()
             return [self._load(session, pid, user_id) for pid in ids]
+
+    def names_for(self, user_id: str) -> list[tuple[str, str]]:
+        """(id, name) of the user's portfolios, by id: one query, no positions loaded."""
+        with self._tx() as session:
+            rows = session.execute(
+                select(PortfolioRow.id, PortfolioRow.name)
+                .where(PortfolioRow.user_id == user_id)
+                .order_by(PortfolioRow.id)
+            ).all()
+            return [(r.id, r.name) for r in rows]
 
     def all_ids(self) -> list[tuple[str, str]]:
         """(portfolio id, owner) of every portfolio; for periodic jobs such as alerts."""

@@ -50,15 +50,21 @@ class PortfolioContext(StrictModel):
 def build_portfolio_context(
     services: PortfolioServices, user_id: str, portfolio_id: str
 ) -> PortfolioContext:
-    owned = services.store.list_for(user_id)
-    active = next((p for p in owned if p.id == portfolio_id), None)
+    # Every task of the module ends here: names only for the list, positions only for
+    # the active portfolio.
+    owned = services.store.names_for(user_id)
+    active = (
+        services.store.get(portfolio_id, user_id)
+        if any(pid == portfolio_id for pid, _ in owned)
+        else None
+    )
     broker = services.broker()
     counts: dict[str, dict[TradeSide, int]] = {}
     for (symbol, side), count in (broker.trade_counts(portfolio_id) if active else {}).items():
         counts.setdefault(symbol, {})[side] = count
     symbols = sorted(active.quantities()) if active else []
     return PortfolioContext(
-        portfolios=[PortfolioSummary(id=p.id, name=p.name) for p in owned],
+        portfolios=[PortfolioSummary(id=pid, name=name) for pid, name in owned],
         active_portfolio=value_portfolio(active, services.market) if active else None,
         recent_transactions=broker.trades(portfolio_id, last=RECENT_TRADES) if active else [],
         market_data=MarketDataState(

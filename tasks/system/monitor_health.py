@@ -141,17 +141,18 @@ def check_health(
     if HealthCheck.BROKER in params.checks:
         checks.append(_timed("broker", ping_broker))
     if HealthCheck.WORKERS in params.checks:
-        # Workers are asked through the broker; with the broker down, asking would retry
-        # the connection for a long time and could only fail.
-        broker = next((c for c in checks if c.name == "broker"), None) or _timed(
-            "broker", ping_broker
-        )
-        if probe_workers and broker.status is CheckStatus.DOWN:
-            missing = f"cannot ask the workers, the broker is down ({broker.detail})"
-            checks.extend(_queue_checks({}, 0.0, missing))
-        elif probe_workers:
-            worker_checks, workers_by_queue = _worker_checks(runtime, params.worker_timeout_s)
-            checks.extend(worker_checks)
+        if probe_workers:
+            # Workers are asked through the broker; with the broker down, asking would retry
+            # the connection for a long time and could only fail.
+            broker = next((c for c in checks if c.name == "broker"), None) or _timed(
+                "broker", ping_broker
+            )
+            if broker.status is CheckStatus.DOWN:
+                missing = f"cannot ask the workers, the broker is down ({broker.detail})"
+                checks.extend(_queue_checks({}, 0.0, missing))
+            else:
+                worker_checks, workers_by_queue = _worker_checks(runtime, params.worker_timeout_s)
+                checks.extend(worker_checks)
         else:
             checks.append(
                 CheckResult(

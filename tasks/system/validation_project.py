@@ -24,7 +24,7 @@ from tasks.context import HandlerContext
 from tasks.errors import InvalidInputError, TaskTimeoutError
 from tasks.workspace.codegen_inputs import package_name
 from tasks.workspace.common import Scope, existing_project
-from tasks.workspace.create_project import read_marker
+from tasks.workspace.context import read_marker
 from tasks.workspace.files import ProjectFiles
 from tasks.workspace.run_terminal_command import CommandResult, run_project_command
 

@@ -21,6 +21,7 @@ from tasks.context import HandlerContext
 from tasks.errors import DependencyFailureError
 from tasks.system.schema_checks import check_analysis_consistency, check_output
 from tasks.system.validation_models import CheckOutcome
+from tasks.system.validation_project import upstream_task_type
 from tasks.workspace.codegen_inputs import find_analysis
 
 _REF = TypeAdapter(OutputRef)
@@ -79,7 +80,8 @@ def source_task(data_source: str, ctx: HandlerContext) -> str | None:
 def read_upstream(data_source: str, inputs: Mapping[str, Any], ctx: HandlerContext) -> Upstream:
     """Inputs plus every other ancestor's output in the live context."""
     named = source_task(data_source, ctx)
-    wanted = [t for t in ctx.ancestors() if t not in inputs]
+    ancestors = ctx.ancestors()
+    wanted = [t for t in ancestors if t not in inputs]
     if named is not None and named not in inputs and named not in wanted:
         wanted.append(named)
     outputs = dict(inputs)
@@ -89,7 +91,7 @@ def read_upstream(data_source: str, inputs: Mapping[str, Any], ctx: HandlerConte
             f"data_source {data_source} names the output of {named}, which this run does not have",
             missing=[named],
         )
-    order = {t: i for i, t in enumerate(ctx.ancestors())}
+    order = {t: i for i, t in enumerate(ancestors)}
     ordered = dict(sorted(outputs.items(), key=lambda item: order.get(item[0], len(order))))
     return Upstream(data_source=data_source, source_task=named, outputs=ordered)
 
@@ -97,12 +99,10 @@ def read_upstream(data_source: str, inputs: Mapping[str, Any], ctx: HandlerConte
 def upstream_checks(upstream: Upstream, ctx: HandlerContext) -> list[CheckOutcome]:
     """Each upstream output against its task type's model (analyses also for consistency)."""
     models = output_models()
-    types = {t.id: str(t.type) for t in ctx.chain.tasks}
     checks: list[CheckOutcome] = []
     for task_id, output in upstream.outputs.items():
-        try:
-            task_type = TaskType(types.get(task_id, ""))
-        except ValueError:
+        task_type = upstream_task_type(ctx, task_id)
+        if task_type is None:
             continue  # a custom type declares no model we know
         model = models.get(task_type)
         if model is None:

@@ -14,6 +14,7 @@ import stat
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from pydantic import Field
 
@@ -100,12 +101,20 @@ class WorkspaceContext(StrictModel):
     code_patterns: list[CodePattern] = Field(default_factory=list)
 
 
-def load_project(workspace: Workspace, project_id: str, repo: GitRepo | None) -> Project:
-    project_dir = workspace.project_dir(project_id)
+def read_marker(project_dir: Path) -> dict[str, Any] | None:
+    """The project's creation marker, or None (no marker, or not a plain file)."""
     files = ProjectFiles(project_dir, max_file_bytes=1_000_000)
-    marker: dict[str, object] = {}
-    if files.lstat(PROJECT_MARKER) is not None:
-        marker = json.loads(files.read_bytes(PROJECT_MARKER))
+    if files.lstat(PROJECT_MARKER) is None:
+        return None
+    data = json.loads(files.read_bytes(PROJECT_MARKER))
+    return data if isinstance(data, dict) else None
+
+
+def load_project(
+    workspace: Workspace, project_id: str, *, branch: str | None, head: str | None
+) -> Project:
+    project_dir = workspace.project_dir(project_id)
+    marker = read_marker(project_dir) or {}
     template = marker.get("template")
     run = marker.get("run_id")
     return Project(
@@ -113,8 +122,8 @@ def load_project(workspace: Workspace, project_id: str, repo: GitRepo | None) ->
         name=str(marker.get("name", project_id)),
         template=template if isinstance(template, str) else None,
         path=str(project_dir),
-        branch=repo.branch() if repo else None,
-        head=repo.head() if repo else None,
+        branch=branch,
+        head=head,
         created_by_run=run if isinstance(run, str) else None,
     )
 
@@ -196,12 +205,18 @@ def build_workspace_context(
         repo = None
         if project_id == current and is_repo and git_env is not None:
             repo = GitRepo(project_dir, git_env)
-        project = load_project(workspace, project_id, repo)
+        # One status call gives the branch and head too (each is a git process).
+        info = repo.status() if repo is not None else None
+        project = load_project(
+            workspace,
+            project_id,
+            branch=info.branch if info else None,
+            head=info.head if info else None,
+        )
         projects.append(project)
         if project_id == current:
             current_project = project
-            if repo is not None:
-                info = repo.status()
+            if info is not None:
                 statuses.append(
                     GitStatus(
                         project_id=project_id,

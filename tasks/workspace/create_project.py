@@ -27,9 +27,9 @@ from orchestrator.history.audit import AuditAction
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import CreateProjectParams
 from tasks.assistant.requirements_models import ReportRequirements
-from tasks.assistant.upstream import find_model, referenced_output
+from tasks.assistant.upstream import required_model
 from tasks.context import HandlerContext
-from tasks.errors import DependencyFailureError, InvalidInputError, ResourceConflictError
+from tasks.errors import ResourceConflictError
 from tasks.registry import Inputs
 from tasks.workspace.common import (
     AlreadyExistsError,
@@ -37,7 +37,7 @@ from tasks.workspace.common import (
     audits_refusals,
     publish_context,
 )
-from tasks.workspace.context import PROJECT_MARKER
+from tasks.workspace.context import PROJECT_MARKER, read_marker
 from tasks.workspace.files import ProjectFiles
 from tasks.workspace.git_ops import DEFAULT_BRANCH, GitRepo
 from tasks.workspace.journal import key_dir_name
@@ -72,19 +72,14 @@ def structure_context(
     if params.structure is None:
         return None
     ref = params.structure
-    output = referenced_output(ref, inputs, ctx)
-    if output is None:
-        raise DependencyFailureError(
-            f"{ref} names the output of {ref.task_id}, which this run does not have",
-            missing=[ref.task_id],
-        )
-    found = find_model(ReportRequirements, {ref.task_id: output}, ref.task_id)
-    if found is None:
-        raise InvalidInputError(
-            f"{ref} names the output of {ref.task_id}, which is not report requirements "
-            "(analyze_context with analysis_type report_requirements)",
-            reference=str(ref),
-        )
+    found = required_model(
+        ReportRequirements,
+        ref,
+        inputs,
+        ctx,
+        what="report requirements (analyze_context with analysis_type report_requirements)",
+        producer="analyze_context",
+    )
     structure = found[1].structure
     lines = {
         "report structure": f"from the report requirements of {ref.task_id}",
@@ -96,15 +91,6 @@ def structure_context(
     if structure.notes:
         lines["notes"] = "; ".join(structure.notes)
     return ref.task_id, lines
-
-
-def read_marker(project_dir: Path) -> dict[str, Any] | None:
-    """The project's creation marker, or None (no marker, or not a plain file)."""
-    files = ProjectFiles(project_dir, max_file_bytes=1_000_000)
-    if files.lstat(PROJECT_MARKER) is None:
-        return None
-    data = json.loads(files.read_bytes(PROJECT_MARKER))
-    return data if isinstance(data, dict) else None
 
 
 def _build(

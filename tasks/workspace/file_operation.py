@@ -191,12 +191,7 @@ def file_operation(
     else:
         _not_root(path, params.operation.value)
         with scope.state.lock(project_id):
-            journal = EffectJournal(
-                project_dir,
-                ctx.effect_key,
-                max_file_bytes=settings.workspace_max_file_bytes,
-                max_backup_bytes=settings.workspace_max_backup_bytes,
-            )
+            journal = EffectJournal.of(project_dir, ctx.effect_key, settings)
             recorded = journal.recorded_output()
             if recorded is not None:
                 return FileOperationResult.model_validate(recorded)
@@ -227,9 +222,7 @@ def undo_file_operation(
     project_id = str(output["project_id"])
     project_dir = scope.workspace.project_dir(project_id)
     with scope.state.lock(project_id):
-        journal = EffectJournal(
-            project_dir, effect_key, max_file_bytes=ctx.runtime.settings.workspace_max_file_bytes
-        )
+        journal = EffectJournal.of(project_dir, effect_key, ctx.runtime.settings)
         restored = journal.restore()
         journal.retire()
     ctx.audit(

@@ -19,8 +19,8 @@ from pydantic import Field
 from orchestrator.history.audit import AuditAction
 from orchestrator.models.base import StrictModel
 from orchestrator.models.params import GenerateCodeParams
+from tasks.assistant.upstream import require_output
 from tasks.context import HandlerContext
-from tasks.errors import DependencyFailureError
 from tasks.registry import Inputs
 from tasks.workspace.common import (
     Scope,
@@ -28,7 +28,7 @@ from tasks.workspace.common import (
     existing_project,
     publish_context,
 )
-from tasks.workspace.create_project import read_marker
+from tasks.workspace.context import read_marker
 from tasks.workspace.files import ProjectFiles
 from tasks.workspace.git_ops import GitRepo
 from tasks.workspace.journal import EffectJournal
@@ -54,16 +54,9 @@ def upstream_of(params: GenerateCodeParams, inputs: Inputs, ctx: HandlerContext)
     upstream: dict[str, Any] = dict(inputs)
     refs = [params.context_data, params.portfolio_schema, params.report_structure]
     for ref in [*refs, params.code_context]:
-        if ref is None or ref.task_id in upstream:
-            continue
-        # A reference over a prerequisite edge: its output is not an input; read it.
-        found = ctx.runtime.context.outputs(ctx.user_id, ctx.run_id, [ref.task_id])
-        if ref.task_id not in found:
-            raise DependencyFailureError(
-                f"{ref} names the output of {ref.task_id}, which this run does not have",
-                missing=[ref.task_id],
-            )
-        upstream.update(found)
+        if ref is not None and ref.task_id not in upstream:
+            # A reference over a prerequisite edge: its output is not an input; read it.
+            upstream[ref.task_id] = require_output(ref, inputs, ctx)
     return upstream
 
 
@@ -81,12 +74,7 @@ def generate_code(
     upstream = upstream_of(params, inputs, ctx)
     marker = read_marker(project_dir) or {}
     with scope.state.lock(project_id):
-        journal = EffectJournal(
-            project_dir,
-            ctx.effect_key,
-            max_file_bytes=settings.workspace_max_file_bytes,
-            max_backup_bytes=settings.workspace_max_backup_bytes,
-        )
+        journal = EffectJournal.of(project_dir, ctx.effect_key, settings)
         recorded = journal.recorded_output()
         if recorded is not None:
             return GenerateCodeResult.model_validate(recorded)
@@ -159,9 +147,7 @@ def undo_generate_code(
         if commit:
             repo = GitRepo.open(project_dir, scope.git_env(ctx, project_dir))
             reverted = repo.revert(str(commit), f"undo {effect_key}")
-        journal = EffectJournal(
-            project_dir, effect_key, max_file_bytes=ctx.runtime.settings.workspace_max_file_bytes
-        )
+        journal = EffectJournal.of(project_dir, effect_key, ctx.runtime.settings)
         restored = journal.restore()
         journal.retire()
     ctx.audit(

@@ -101,6 +101,7 @@ def _change(
     params: GitOperationParams,
     out: GitOperationResult,
     ctx: HandlerContext,
+    scope: Scope,
     *,
     resumed: bool,
 ) -> None:
@@ -140,7 +141,7 @@ def _change(
         target = repo.resolve(check_revision(params.ref or "HEAD"))
         out.commit = repo.revert(target, ctx.effect_key)
     elif op is K.PUSH:
-        _push(repo, params, out, ctx)
+        _push(repo, params, out, ctx, scope)
 
 
 def _ref_commit(repo: GitRepo, op: GitOperationKind, name: str) -> str | None:
@@ -151,7 +152,11 @@ def _ref_commit(repo: GitRepo, op: GitOperationKind, name: str) -> str | None:
 
 
 def _push(
-    repo: GitRepo, params: GitOperationParams, out: GitOperationResult, ctx: HandlerContext
+    repo: GitRepo,
+    params: GitOperationParams,
+    out: GitOperationResult,
+    ctx: HandlerContext,
+    scope: Scope,
 ) -> None:
     settings = ctx.runtime.settings
     if not settings.git_allow_push:
@@ -160,7 +165,6 @@ def _push(
         )
     if params.remote is None:
         raise InvalidInputError("push needs a remote")
-    scope = Scope.of(ctx)
     user_dir = scope.workspace.user_dir
     url = check_remote(params.remote, user_dir=user_dir, allowlist=settings.git_remote_allowlist)
     branch = check_ref_name(params.ref or repo.branch() or "")
@@ -206,14 +210,14 @@ def git_operation(
             exists = (project_dir / ".git").exists() or (project_dir / ".git").is_symlink()
             repo = GitRepo.open(project_dir, env) if exists else GitRepo.init(project_dir, env)
             out.created = not exists
+            out.head, out.branch = repo.head(), repo.branch()
     elif is_read_only(params):
         repo = GitRepo.open(project_dir, env)
         _read(repo, params, out, settings.workspace_max_read_bytes)
+        out.head, out.branch = repo.head(), repo.branch()
     else:
         with scope.state.lock(project_id):
-            journal = EffectJournal(
-                project_dir, ctx.effect_key, max_file_bytes=settings.workspace_max_file_bytes
-            )
+            journal = EffectJournal.of(project_dir, ctx.effect_key, settings)
             recorded = journal.recorded_output()
             if recorded is not None:
                 return GitOperationResult.model_validate(recorded)
@@ -221,16 +225,14 @@ def git_operation(
             resumed = journal.manifest() is not None
             # An empty backup marks this effect as under way (see the commit case) and
             # keeps where HEAD was before its first attempt (a retry compares with it).
-            manifest = journal.backup(
-                [], meta={"previous_head": repo.head(), "previous_branch": repo.branch()}
-            )
-            out.previous_head = manifest.meta.get("previous_head", repo.head())
-            out.previous_branch = manifest.meta.get("previous_branch", repo.branch())
-            _change(repo, params, out, ctx, resumed=resumed)
+            before = {"previous_head": repo.head(), "previous_branch": repo.branch()}
+            manifest = journal.backup([], meta=before)
+            out.previous_head = manifest.meta.get("previous_head")
+            out.previous_branch = manifest.meta.get("previous_branch")
+            _change(repo, params, out, ctx, scope, resumed=resumed)
             out.head, out.branch = repo.head(), repo.branch()
             out.effect_key = ctx.effect_key
             journal.record_output(out)
-    out.head, out.branch = repo.head(), repo.branch()
     if not is_read_only(params):
         ctx.audit(
             AuditAction.GIT_CHANGED,
@@ -268,13 +270,12 @@ def undo_git_operation(
                 repo.run("reset", "-q", "--", *paths)
             undone = "unstaged"
         elif op in (K.BRANCH, K.TAG) and result.created and result.ref:
-            kind = "heads" if op is K.BRANCH else "tags"
-            ref = f"refs/{kind}/{check_ref_name(result.ref)}"
-            status, current, _ = repo.execute("rev-parse", "--verify", "--quiet", ref + "^{commit}")
+            name = check_ref_name(result.ref)
+            ref = f"refs/{'heads' if op is K.BRANCH else 'tags'}/{name}"
             # Only a ref still where this task left it is deleted.
             if (
-                status == 0
-                and current.strip() == result.previous_head
+                result.previous_head is not None
+                and _ref_commit(repo, op, name) == result.previous_head
                 and repo.branch() != result.ref
             ):
                 repo.run("update-ref", "-d", ref)
@@ -283,11 +284,7 @@ def undo_git_operation(
             back = result.previous_branch or result.previous_head or ""
             repo.run("checkout", "--quiet", check_revision(back), "--")
             undone = back
-        EffectJournal(
-            project_dir,
-            result.effect_key,
-            max_file_bytes=ctx.runtime.settings.workspace_max_file_bytes,
-        ).retire()
+        EffectJournal.of(project_dir, result.effect_key, ctx.runtime.settings).retire()
     ctx.audit(
         AuditAction.GIT_CHANGED,
         project_id=result.project_id,

@@ -89,26 +89,37 @@ def git_environment(
 
     ``git_dir`` defaults to ``<project_dir>/.git``; a bare repository passes itself.
     """
-    config = HARDENING + extra_config
     env = {
         # Explicit, never discovered (see the module docstring).
         "GIT_DIR": str(git_dir if git_dir is not None else project_dir / ".git"),
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
         "GIT_LITERAL_PATHSPECS": "1",
         "HOME": str(project_dir),
         "XDG_CONFIG_HOME": str(project_dir / ".orchestrator" / "xdg"),
-        "GIT_CEILING_DIRECTORIES": str(ceiling),
-        "GIT_TERMINAL_PROMPT": "0",
         "GIT_ASKPASS": "/bin/false",
         "GIT_AUTHOR_NAME": author[0],
         "GIT_AUTHOR_EMAIL": author[1],
         "GIT_COMMITTER_NAME": author[0],
         "GIT_COMMITTER_EMAIL": author[1],
-        "GIT_CONFIG_COUNT": str(len(config)),
+        **hardened_git_env(ceiling, extra_config),
     }
     if git_dir is None:
         env["GIT_WORK_TREE"] = str(project_dir)
+    return env
+
+
+def hardened_git_env(
+    ceiling: Path, extra_config: tuple[tuple[str, str], ...] = ()
+) -> dict[str, str]:
+    """What makes any git process ours alone: no system or global config, no repository
+    discovery above ``ceiling``, no prompts, and HARDENING plus ``extra_config``."""
+    config = HARDENING + extra_config
+    env = {
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": "/dev/null",
+        "GIT_CEILING_DIRECTORIES": str(ceiling),
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_CONFIG_COUNT": str(len(config)),
+    }
     for index, (key, value) in enumerate(config):
         env[f"GIT_CONFIG_KEY_{index}"] = key
         env[f"GIT_CONFIG_VALUE_{index}"] = value

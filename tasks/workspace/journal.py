@@ -34,6 +34,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from config.settings import Settings
 from orchestrator.models.base import StrictModel
 from tasks.errors import ResourceUnavailableError
 from tasks.workspace.files import ProjectFiles
@@ -89,6 +90,16 @@ class EffectJournal:
         name = key_dir_name(effect_key)
         self.backup_dir = PurePosixPath(STATE_DIR, "backups", name)
         self.marker = PurePosixPath(STATE_DIR, "effects", f"{name}.json")
+
+    @classmethod
+    def of(cls, project_dir: Path, effect_key: str, settings: Settings) -> EffectJournal:
+        """The journal of ``effect_key`` with the deployment's file and backup limits."""
+        return cls(
+            project_dir,
+            effect_key,
+            max_file_bytes=settings.workspace_max_file_bytes,
+            max_backup_bytes=settings.workspace_max_backup_bytes,
+        )
 
     # --- the output marker -----------------------------------------------------------
 

@@ -86,10 +86,6 @@ class SandboxInputError(InvalidInputError):
         self.reason = reason
 
 
-#: Either refusal; handlers audit both as WORKSPACE_REFUSED.
-SandboxRefusal = SandboxEscapeError | SandboxInputError
-
-
 def _escape_reason(text: str) -> str | None:
     """Why ``text`` (already split on '/') would leave its base directory, if it would."""
     if text.startswith("/"):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from tasks.workspace.git_ops import HARDENING
+from tasks.workspace.git_ops import hardened_git_env
 
 #: How long a command gets between SIGTERM and SIGKILL after its timeout.
 KILL_GRACE_S = 1.0
@@ -54,15 +54,8 @@ def command_environment(
         "PYTHONDONTWRITEBYTECODE": "1",
         "PYTHONNOUSERSITE": "1",
         # git run as a command is read-only (allow-list) and as hardened as git_operation.
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": "/dev/null",
-        "GIT_CEILING_DIRECTORIES": str(ceiling),
-        "GIT_TERMINAL_PROMPT": "0",
-        "GIT_CONFIG_COUNT": str(len(HARDENING)),
+        **hardened_git_env(ceiling),
     }
-    for index, (key, value) in enumerate(HARDENING):
-        env[f"GIT_CONFIG_KEY_{index}"] = key
-        env[f"GIT_CONFIG_VALUE_{index}"] = value
     for name in passthrough:
         # Never the orchestrator's own settings (database URLs, broker credentials).
         if not name.upper().startswith("ORCH_") and name in os.environ and name not in env:

@@ -59,3 +59,24 @@ def test_a_stuck_run_is_never_pushed_out_by_newer_finished_ones(history: History
     assert runs[0].run_id == stuck
     assert runs[1].state is RunState.COMPLETED
     assert runs[1].finished_at == T0 + timedelta(seconds=31)
+
+
+def test_the_history_listing_stays_newest_submission_first(history: HistoryStore) -> None:
+    # Given an older run that finished and a newer one still running
+    user = uid("user")
+    older = submit(history, user, 0)
+    newer = submit(history, user, 10)
+    result = ExecutionResult(chain_id="c", run_id=older, status=RunStatus.COMPLETED)
+    history.record_run_finished(
+        run_id=older, state=RunState.COMPLETED, result=result, finished_at=T0
+    )
+    # Then `orchestrator history` lists by submission, whatever finished (unlike sync)
+    assert [r.run_id for r in history.list_runs(user_id=user)] == [newer, older]
+    finished_late = submit(history, user, 20)
+    history.record_run_finished(
+        run_id=finished_late,
+        state=RunState.COMPLETED,
+        result=ExecutionResult(chain_id="c", run_id=finished_late, status=RunStatus.COMPLETED),
+        finished_at=T0 + timedelta(seconds=21),
+    )
+    assert [r.run_id for r in history.list_runs(user_id=user)] == [finished_late, newer, older]
